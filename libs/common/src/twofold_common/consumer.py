@@ -1,0 +1,190 @@
+"""Idempotent Kafka consumer with a dead-letter topic.
+
+For each message: the handler's effect and the row recording the event id in
+``processed_events`` commit in one transaction, and the Kafka offset is
+committed only after that.  A redelivered event finds its id already recorded
+and has no second effect.  A message that cannot be decoded, or whose handler
+keeps failing, is sent to the consumer's dead-letter topic with the error and
+recorded, so the partition keeps moving.  Failures of the infrastructure (the
+database or the broker away) are not the message's fault: those are retried
+until the infrastructure returns, from the last committed offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .db import Database
+from .events import CloudEvent, Event
+from .kafka import ProducerHolder, dead_letter_topic
+from .logging import reset_request_id, set_request_id
+from .tables import processed_events
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, Event, CloudEvent], Awaitable[None]]
+
+
+class PoisonMessage(Exception):
+    """A handler's way to say: retrying will not help, dead-letter this event."""
+
+
+_INFRASTRUCTURE_ERRORS = (
+    OSError,
+    TimeoutError,
+    KafkaError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    sa_exc.InterfaceError,
+    sa_exc.OperationalError,
+)
+
+
+def _is_infrastructure_failure(exc: BaseException) -> bool:
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, _INFRASTRUCTURE_ERRORS) or isinstance(exc.__cause__, _INFRASTRUCTURE_ERRORS)
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        db: Database,
+        producer: ProducerHolder,
+        *,
+        bootstrap: str,
+        group_id: str,
+        handlers: Mapping[type[Event], Handler],
+        max_attempts: int = 3,
+        retry_delay: float = 0.2,
+    ) -> None:
+        self.db = db
+        self.producer = producer
+        self.bootstrap = bootstrap
+        self.group_id = group_id
+        self.handlers = {cls.type: (cls, handler) for cls, handler in handlers.items()}
+        self.topics = sorted({cls.topic for cls in handlers})
+        self.dead_letter_topic = dead_letter_topic(group_id)
+        self.max_attempts = max_attempts
+        self.retry_delay = retry_delay
+        self._stopping = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            consumer = AIOKafkaConsumer(
+                *self.topics,
+                bootstrap_servers=self.bootstrap,
+                group_id=self.group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                metadata_max_age_ms=5_000,
+            )
+            try:
+                await consumer.start()
+                self._consumer = consumer
+                backoff = 0.5
+                while not self._stopping.is_set():
+                    batches = await consumer.getmany(timeout_ms=500, max_records=100)
+                    for tp, records in batches.items():
+                        for record in records:
+                            if self._stopping.is_set():
+                                return
+                            await self._process(record)
+                            await consumer.commit({tp: record.offset + 1})
+            except Exception as exc:
+                log.warning("consumer interrupted, resuming from the last committed offset",
+                            extra={"group": self.group_id, "error": repr(exc), "retry_in": backoff})
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), backoff)
+                except TimeoutError:
+                    pass
+                backoff = min(backoff * 2, 15.0)
+            finally:
+                self._consumer = None
+                await consumer.stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def _process(self, record: ConsumerRecord) -> None:
+        try:
+            envelope = CloudEvent.model_validate_json(record.value or b"")
+        except ValidationError as exc:
+            await self._dead_letter(record, None, f"undecodable event: {exc.error_count()} errors")
+            return
+        entry = self.handlers.get(envelope.type)
+        if entry is None:
+            return  # another service's event on a shared topic
+        event_class, handler = entry
+        token = set_request_id(_header(record, "x-request-id"))
+        try:
+            error = await self._handle_with_retries(envelope, event_class, handler)
+        finally:
+            reset_request_id(token)
+        if error is not None:
+            await self._dead_letter(record, envelope, error)
+
+    async def _handle_with_retries(self, envelope: CloudEvent, event_class: type[Event], handler: Handler) -> str | None:
+        """Return None when handled (now or before), or the error that makes it poison."""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                async with self.db.transaction() as session:
+                    if not await self._record(session, envelope, "handled"):
+                        return None  # already handled: redelivery has no second effect
+                    await handler(session, event_class.model_validate(envelope.data), envelope)
+                return None
+            except (ValidationError, PoisonMessage) as exc:
+                return f"{type(exc).__name__}: {exc}"
+            except Exception as exc:
+                if _is_infrastructure_failure(exc):
+                    raise
+                log.warning("event handler failed", extra={"event_type": envelope.type, "event_id": str(envelope.id),
+                                                           "attempt": attempt, "error": repr(exc)})
+                if attempt == self.max_attempts:
+                    return f"{type(exc).__name__}: {exc}"
+                await asyncio.sleep(self.retry_delay * attempt)
+        return None
+
+    async def _record(self, session: AsyncSession, envelope: CloudEvent, outcome: str) -> bool:
+        result = await session.execute(
+            insert(processed_events)
+            .values(consumer=self.group_id, event_id=envelope.id, event_type=envelope.type, outcome=outcome)
+            .on_conflict_do_nothing()
+            .returning(processed_events.c.event_id)
+        )
+        return result.first() is not None
+
+    async def _dead_letter(self, record: ConsumerRecord, envelope: CloudEvent | None, error: str) -> None:
+        headers = list(record.headers or ()) + [
+            ("dlq-error", error[:2000].encode()),
+            ("dlq-source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+            ("dlq-consumer", self.group_id.encode()),
+        ]
+        producer = await self.producer.get()
+        await producer.send_and_wait(self.dead_letter_topic, value=record.value, key=record.key, headers=headers)
+        if envelope is not None:
+            async with self.db.transaction() as session:
+                await self._record(session, envelope, "dead_lettered")
+        log.error("event dead-lettered", extra={"topic": record.topic, "partition": record.partition,
+                                                "offset": record.offset, "error": error})
+
+
+def _header(record: ConsumerRecord, name: str) -> str | None:
+    for key, value in record.headers or ():
+        if key == name:
+            return value.decode(errors="replace")
+    return None
+
+

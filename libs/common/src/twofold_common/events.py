@@ -1,0 +1,145 @@
+"""Events: the CloudEvents 1.0 envelope and the typed catalog every service shares.
+
+An event class is a small frozen pydantic model with a versioned ``type`` and
+the ``topic`` of the service that publishes it.  Producer and consumer import
+the same class, so a field renamed on one side fails in tests, not in
+production.  No event carries a secret: no seed, code, token or password.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+AUTH_TOPIC = "twofold.auth.events"
+REGISTRATION_TOPIC = "twofold.registration.events"
+VAULT_TOPIC = "twofold.vault.events"
+CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json"
+
+
+class CloudEvent(BaseModel):
+    """The envelope, in CloudEvents structured mode (the whole envelope is the Kafka value)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    specversion: Literal["1.0"] = "1.0"
+    id: uuid.UUID
+    source: str
+    type: str
+    time: datetime
+    subject: str | None = None
+    datacontenttype: Literal["application/json"] = "application/json"
+    data: dict[str, Any]
+
+
+class Event(BaseModel):
+    """Base of every event's data.  Subclasses set ``type`` and ``topic``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: ClassVar[str]
+    topic: ClassVar[str]
+    registry: ClassVar[dict[str, type["Event"]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "type" in cls.__dict__:
+            known = Event.registry.get(cls.type)
+            if known is not None and known.__qualname__ != cls.__qualname__:
+                raise TypeError(f"event type {cls.type} is defined twice")
+            Event.registry[cls.type] = cls
+
+    def subject(self) -> str | None:
+        """The entity the event is about; also the Kafka key (per-user ordering)."""
+        return None
+
+    def envelope(self, source: str, *, event_id: uuid.UUID | None = None) -> CloudEvent:
+        return CloudEvent(
+            id=event_id or uuid.uuid4(),
+            source=source,
+            type=self.type,
+            time=datetime.now(UTC),
+            subject=self.subject(),
+            data=self.model_dump(mode="json"),
+        )
+
+
+class UserEvent(Event):
+    user_id: uuid.UUID
+
+    def subject(self) -> str:
+        return str(self.user_id)
+
+
+# --- auth ------------------------------------------------------------------
+
+
+class UserRegistered(UserEvent):
+    type = "user.registered.v1"
+    topic = AUTH_TOPIC
+    email: str
+
+
+class UserDeleted(UserEvent):
+    type = "user.deleted.v1"
+    topic = AUTH_TOPIC
+
+
+class TwoFactorEnabled(UserEvent):
+    type = "user.2fa_enabled.v1"
+    topic = AUTH_TOPIC
+    seed_id: str
+
+
+class TwoFactorReset(UserEvent):
+    type = "user.2fa_reset.v1"
+    topic = AUTH_TOPIC
+
+
+class SessionRevoked(UserEvent):
+    type = "session.revoked.v1"
+    topic = AUTH_TOPIC
+    session_id: uuid.UUID
+    reason: str
+
+
+# --- registration ------------------------------------------------------------
+
+
+class RegistrationCompleted(Event):
+    type = "registration.completed.v1"
+    topic = REGISTRATION_TOPIC
+    registration_id: uuid.UUID
+    user_id: uuid.UUID | None = None
+    client_id: str | None = None
+    account: str | None = None
+    provider: Literal["legitate", "native"]
+    seed_id: str
+    completed_at: datetime
+
+    def subject(self) -> str:
+        return str(self.user_id) if self.user_id else f"{self.client_id}:{self.account}"
+
+
+# --- a registry lookup that names the problem --------------------------------
+
+
+class UnknownEventType(LookupError):
+    pass
+
+
+def event_class(event_type: str) -> type[Event]:
+    try:
+        return Event.registry[event_type]
+    except KeyError:
+        raise UnknownEventType(event_type) from None
+
+
+def parse_event(envelope: CloudEvent) -> Event:
+    return event_class(envelope.type).model_validate(envelope.data)
+
+
+

@@ -1,0 +1,158 @@
+"""Transactional outbox: events commit with the state change, a relay moves them to Kafka.
+
+``publish`` writes the event row in the caller's transaction and asks
+PostgreSQL to NOTIFY the relay on commit; a rolled-back transaction leaves
+neither row nor notification.  The relay holds a transaction-scoped advisory
+lock while it sends a batch, so with several replicas exactly one sends at a
+time and events leave in commit order (per-user ordering holds).  A batch is
+marked sent only after the broker acknowledged every message (``acks=all``);
+a crash in between sends the batch again, which idempotent consumers absorb.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .db import Database, to_libpq_url
+from .events import CLOUDEVENTS_CONTENT_TYPE, Event
+from .kafka import ProducerHolder
+from .logging import current_request_id
+from .tables import outbox_events
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "twofold_outbox"
+RELAY_LOCK_ID = 7_424_001  # arbitrary, the same in every service database
+
+
+async def publish(session: AsyncSession, event: Event, *, source: str) -> None:
+    """Add ``event`` to the outbox in the session's transaction."""
+    envelope = event.envelope(source)
+    headers = {"content-type": CLOUDEVENTS_CONTENT_TYPE, "ce-type": event.type}
+    if request_id := current_request_id():
+        headers["x-request-id"] = request_id
+    await session.execute(
+        outbox_events.insert().values(
+            event_id=envelope.id,
+            event_type=event.type,
+            topic=event.topic,
+            key=envelope.subject,
+            payload=envelope.model_dump_json(),
+            headers=headers,
+        )
+    )
+    await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        db: Database,
+        producer: ProducerHolder,
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+        max_backoff: float = 15.0,
+    ) -> None:
+        self.db = db
+        self.producer = producer
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.max_backoff = max_backoff
+        self._wakeup = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while not self._stopping.is_set():
+            await self._ensure_listener()
+            try:
+                sent = await self.relay_batch()
+                backoff = 0.2
+            except Exception as exc:  # broker or database away: wait and try again, lose nothing
+                log.warning("outbox relay failed, retrying", extra={"error": repr(exc), "retry_in": backoff})
+                await self._sleep(backoff, self._stopping)
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            if sent < self.batch_size:
+                await self._sleep(self.poll_interval, self._wakeup)
+
+    async def relay_batch(self) -> int:
+        """Send one batch of unpublished events; returns how many were sent."""
+        self._wakeup.clear()
+        async with self.db.transaction() as session:
+            if not await session.scalar(select(func.pg_try_advisory_xact_lock(RELAY_LOCK_ID))):
+                return 0  # another replica is sending
+            rows = (
+                await session.execute(
+                    select(outbox_events.c.id, outbox_events.c.topic, outbox_events.c.key,
+                           outbox_events.c.payload, outbox_events.c.headers)
+                    .where(outbox_events.c.published_at.is_(None))
+                    .order_by(outbox_events.c.id)
+                    .limit(self.batch_size)
+                )
+            ).all()
+            if not rows:
+                return 0
+            producer = await self.producer.get()
+            deliveries = [
+                await producer.send(
+                    row.topic,
+                    value=row.payload.encode(),
+                    key=row.key.encode() if row.key else None,
+                    headers=[(k, v.encode()) for k, v in row.headers.items()],
+                )
+                for row in rows
+            ]
+            await asyncio.gather(*deliveries)
+            await session.execute(
+                update(outbox_events)
+                .where(outbox_events.c.id.in_([row.id for row in rows]))
+                .values(published_at=func.now())
+            )
+        return len(rows)
+
+    async def flush(self, timeout: float) -> None:
+        """Send what is pending now (graceful shutdown); give up quietly after ``timeout``."""
+        try:
+            async with asyncio.timeout(timeout):
+                while await self.relay_batch() == self.batch_size:
+                    pass
+        except Exception as exc:
+            log.warning("outbox flush incomplete; the next start sends the rest", extra={"error": repr(exc)})
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wakeup.set()
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            try:
+                await self._listener.close(timeout=2)
+            except Exception:
+                self._listener.terminate()
+            self._listener = None
+
+    async def _ensure_listener(self) -> None:
+        """LISTEN so a commit wakes the relay at once; polling covers a lost connection."""
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        try:
+            self._listener = await asyncpg.connect(to_libpq_url(self.db.url), timeout=5)
+            await self._listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wakeup.set())
+        except Exception as exc:
+            self._listener = None
+            log.debug("outbox listener unavailable", extra={"error": repr(exc)})
+
+    @staticmethod
+    async def _sleep(seconds: float, until: asyncio.Event) -> None:
+        try:
+            await asyncio.wait_for(until.wait(), seconds)
+        except TimeoutError:
+            pass

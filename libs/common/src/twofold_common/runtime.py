@@ -1,0 +1,182 @@
+"""Everything a service holds while it runs, created in the lifespan and nowhere else.
+
+``create_service_app`` builds the FastAPI app with the shared edge (problem
+errors, request ids, access log, body limit), ``/healthz`` and ``/readyz``,
+and a lifespan that opens the database, starts the outbox relay and the event
+consumer, and on shutdown stops consuming, flushes the outbox and closes
+the pools, in that order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .consumer import EventConsumer, Handler
+from .db import Database
+from .errors import install_problem_handlers
+from .events import Event
+from .http import RequestContextMiddleware
+from .internal_auth import InternalAuth
+from .kafka import ProducerHolder, broker_reachable, dead_letter_topic, ensure_topics
+from .outbox import OutboxRelay
+from .settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: ServiceSettings
+    internal_auth: InternalAuth
+    producer: ProducerHolder
+    db: Database | None = None
+    relay: OutboxRelay | None = None
+    consumer: EventConsumer | None = None
+    tasks: list[asyncio.Task] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def database(self) -> Database:
+        if self.db is None:
+            raise RuntimeError(f"{self.settings.service_name} has no database")
+        return self.db
+
+    def spawn(self, coro: Awaitable[None], name: str) -> None:
+        self.tasks.append(asyncio.create_task(coro, name=name))
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request, committed before the response is sent."""
+    async with get_runtime(request).database.transaction() as session:
+        yield session
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+
+
+def _health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="The database and the broker are reachable",
+                responses={503: {"description": "A dependency is unreachable"}})
+    async def readyz(runtime: RuntimeDep) -> JSONResponse:
+        checks: dict[str, str] = {}
+        if runtime.db is not None:
+            try:
+                await asyncio.wait_for(runtime.db.ping(), 2)
+                checks["database"] = "ok"
+            except Exception:
+                checks["database"] = "unreachable"
+        reachable = await broker_reachable(runtime.settings.kafka_bootstrap)
+        checks["broker"] = "ok" if reachable else "unreachable"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ready else "not-ready", "checks": checks},
+                            status_code=200 if ready else 503)
+
+    return router
+
+
+async def _ensure_topics_then(runtime: Runtime, topics: Sequence[str], start: Sequence[Callable[[], Awaitable[None]]]) -> None:
+    """Topics first (retrying while the broker is away), then the relay and the consumer."""
+    backoff = 0.5
+    while True:
+        try:
+            await ensure_topics(runtime.settings.kafka_bootstrap, topics,
+                                partitions=runtime.settings.kafka_topic_partitions,
+                                replication=runtime.settings.kafka_replication_factor)
+            break
+        except Exception as exc:
+            log.warning("cannot ensure kafka topics yet", extra={"error": repr(exc), "retry_in": backoff})
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 15.0)
+    await asyncio.gather(*(fn() for fn in start))
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    routers: Iterable[APIRouter] = (),
+    handlers: Mapping[type[Event], Handler] | None = None,
+    publishes: Iterable[type[Event]] = (),
+    on_start: Callable[[Runtime], Awaitable[None]] | None = None,
+    on_stop: Callable[[Runtime], Awaitable[None]] | None = None,
+    **fastapi_kwargs: Any,
+) -> FastAPI:
+    service = settings.service_name
+    group_id = f"twofold-{service}"
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime(
+            settings=settings,
+            internal_auth=InternalAuth(service, settings.internal_auth_secret.get_secret_value()),
+            producer=ProducerHolder(settings.kafka_bootstrap, client_id=service),
+        )
+        app.state.runtime = runtime
+        starters: list[Callable[[], Awaitable[None]]] = []
+        topics = {cls.topic for cls in publishes}
+        if settings.database_url:
+            runtime.db = Database(settings.database_url, pool_size=settings.database_pool_size)
+            runtime.relay = OutboxRelay(runtime.db, runtime.producer)
+            starters.append(runtime.relay.run)
+            if handlers:
+                runtime.consumer = EventConsumer(runtime.db, runtime.producer, bootstrap=settings.kafka_bootstrap,
+                                                 group_id=group_id, handlers=handlers)
+                topics |= set(runtime.consumer.topics) | {dead_letter_topic(group_id)}
+                starters.append(runtime.consumer.run)
+        if on_start is not None:
+            await on_start(runtime)
+        runtime.spawn(_ensure_topics_then(runtime, sorted(topics), starters), f"{service}-events")
+        log.info("service started", extra={"port": settings.port, "environment": settings.environment})
+        try:
+            yield
+        finally:
+            await _shutdown(runtime, on_stop)
+
+    app = FastAPI(title=title, lifespan=lifespan, **fastapi_kwargs)
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.include_router(_health_router())
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+async def _shutdown(runtime: Runtime, on_stop: Callable[[Runtime], Awaitable[None]] | None) -> None:
+    """Stop consuming, let the relay finish, flush what is pending, close pools."""
+    if runtime.consumer is not None:
+        runtime.consumer.stop()
+    if runtime.relay is not None:
+        runtime.relay.stop()
+    done, pending = await asyncio.wait(runtime.tasks, timeout=runtime.settings.shutdown_grace_seconds) if runtime.tasks else (set(), set())
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    if on_stop is not None:
+        await on_stop(runtime)
+    if runtime.relay is not None:
+        await runtime.relay.flush(timeout=5)
+        await runtime.relay.close()
+    await runtime.producer.stop()
+    if runtime.db is not None:
+        await runtime.db.dispose()
+    log.info("service stopped")

@@ -1,0 +1,95 @@
+"""Settings shared by every service.
+
+Each service subclasses :class:`ServiceSettings` with its own ``env_prefix``
+(``AUTH_``, ``VAULT_``...).  In production the settings refuse to load when
+the database URL is missing or a secret is empty, too short or one of the
+development defaults: seed 003's lesson is that a service which quietly falls
+back to a default is worse than one that does not start.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Development defaults are public: they are in this file.  Production refuses them.
+DEV_INTERNAL_SECRET = "dev-internal-secret-change-me-0123456789"
+DEV_DATABASE_PASSWORD = "twofold-dev"
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(ValueError):
+    """A setting is missing or unsafe; the message names the environment variable."""
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", env_file=None)
+
+    service_name: ClassVar[str] = "service"
+    # Names of the SecretStr fields that production checks, per subclass.
+    secret_fields: ClassVar[tuple[str, ...]] = ("internal_auth_secret",)
+    # Names of public URL fields that must be https in production.
+    public_url_fields: ClassVar[tuple[str, ...]] = ()
+
+    environment: Literal["development", "test", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+
+    database_url: str | None = None
+    database_pool_size: int = 10
+    migrate_on_start: bool = True
+
+    kafka_bootstrap: str = "127.0.0.1:59092"
+    kafka_topic_partitions: int = 3
+    kafka_replication_factor: int = 1
+
+    internal_auth_secret: SecretStr = SecretStr(DEV_INTERNAL_SECRET)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    shutdown_grace_seconds: float = 10.0
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    def env_name(self, field: str) -> str:
+        return f"{self.model_config.get('env_prefix', '')}{field}".upper()
+
+    @model_validator(mode="after")
+    def _check(self) -> "ServiceSettings":
+        if not self.production:
+            if self.database_url is None and self._needs_database():
+                # The native development stack (deploy/native/infra.sh).
+                self.database_url = (
+                    f"postgresql+asyncpg://postgres:{DEV_DATABASE_PASSWORD}@127.0.0.1:55432/{self.service_name}"
+                )
+            return self
+        if not self.database_url and self._needs_database():
+            raise SettingsError(f"{self.env_name('database_url')} is required in production")
+        if self.database_url and DEV_DATABASE_PASSWORD in self.database_url:
+            raise SettingsError(f"{self.env_name('database_url')} uses the development password")
+        for field in self.secret_fields:
+            value = getattr(self, field)
+            plain = value.get_secret_value() if isinstance(value, SecretStr) else (value or "")
+            default = type(self).model_fields[field].default
+            default_plain = default.get_secret_value() if isinstance(default, SecretStr) else default
+            if not plain or plain == default_plain or "change-me" in plain or len(plain) < MIN_SECRET_LENGTH:
+                raise SettingsError(
+                    f"{self.env_name(field)} must be set to a secret of at least "
+                    f"{MIN_SECRET_LENGTH} characters in production (missing, too short or a default)"
+                )
+        for field in self.public_url_fields:
+            url = getattr(self, field) or ""
+            if not str(url).startswith("https://"):
+                raise SettingsError(f"{self.env_name(field)} must be an https:// URL in production")
+        return self
+
+    def _needs_database(self) -> bool:
+        return True
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise SettingsError(f"{self.env_name('database_url')} is not set")
+        return self.database_url

@@ -1,0 +1,187 @@
+"""Events between two real service processes over real PostgreSQL and Kafka.
+
+The producer and the consumer are separate OS processes built from
+twofold_common (tests/eventapp.py); the test only talks HTTP to the producer
+and reads the databases and topics as an observer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from twofold_common.db import to_libpq_url
+from twofold_common.kafka import dead_letter_topic
+from twofold_common.testing.infra import Infra
+from twofold_common.testing.processes import ServiceProcess, free_port
+
+EVENTAPP = str(Path(__file__).with_name("eventapp.py"))
+
+
+async def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
+        await asyncio.sleep(interval)
+
+
+class Pair:
+    def __init__(self, producer: ServiceProcess, consumer: ServiceProcess, producer_db: str, consumer_db: str,
+                 topic: str) -> None:
+        self.producer, self.consumer = producer, consumer
+        self.producer_db, self.consumer_db = producer_db, consumer_db
+        self.topic = topic
+        self.http = httpx.AsyncClient(base_url=producer.url, timeout=30)
+
+    async def post(self, name: str, **extra) -> httpx.Response:
+        return await self.http.post("/items", json={"name": name, **extra})
+
+    async def deliveries(self) -> dict[str, int]:
+        conn = await asyncpg.connect(to_libpq_url(self.consumer_db))
+        try:
+            if not await conn.fetchval("SELECT to_regclass('deliveries') IS NOT NULL"):
+                return {}
+            return {r["name"]: r["count"] for r in await conn.fetch("SELECT name, count FROM deliveries")}
+        finally:
+            await conn.close()
+
+    async def producer_sql(self, query: str):
+        conn = await asyncpg.connect(to_libpq_url(self.producer_db))
+        try:
+            return await conn.fetch(query)
+        finally:
+            await conn.close()
+
+
+def _eventapp(role: str, database_url: str, env: dict[str, str], log_dir: Path) -> ServiceProcess:
+    port = free_port()
+    env = {**env, "EVENTAPP_ROLE": role, "EVENTAPP_DATABASE_URL": database_url, "EVENTAPP_PORT": str(port)}
+    return ServiceProcess(role, EVENTAPP, env, port, log_dir)
+
+
+@pytest.fixture
+async def pair(infra: Infra, create_database, log_dir: Path) -> AsyncIterator[Pair]:
+    topic = f"twofold.test.items.{uuid.uuid4().hex[:8]}"
+    producer_db, consumer_db = await create_database("producer"), await create_database("consumer")
+    common = {"EVENTAPP_KAFKA_BOOTSTRAP": infra.kafka_bootstrap, "EVENTAPP_TOPIC": topic,
+              "EVENTAPP_LOG_LEVEL": "INFO"}
+    producer = _eventapp("producer", producer_db, common, log_dir)
+    consumer = _eventapp("consumer", consumer_db, common, log_dir)
+    producer.start()
+    consumer.start()
+    pair = Pair(producer, consumer, producer_db, consumer_db, topic)
+    try:
+        yield pair
+    finally:
+        await pair.http.aclose()
+        consumer.stop()
+        producer.stop()
+
+
+async def test_each_committed_event_is_handled_once_and_a_rolled_back_one_never(pair: Pair) -> None:
+    names = [f"item-{i}" for i in range(20)]
+    for i, name in enumerate(names):
+        assert (await pair.post(name, group=f"user-{i % 4}")).status_code == 201
+    rejected = await pair.post("rolled-back", rollback=True)
+    assert rejected.status_code == 409
+    assert rejected.headers["content-type"] == "application/problem+json"
+    assert (await pair.post("sentinel")).status_code == 201
+
+    delivered = await wait_for(lambda: _when(pair.deliveries(), lambda d: len(d) >= 21))
+    assert delivered == {name: 1 for name in [*names, "sentinel"]}
+    outbox = await pair.producer_sql("SELECT payload, published_at FROM outbox_events")
+    assert len(outbox) == 21 and all(row["published_at"] is not None for row in outbox)
+    assert not any("rolled-back" in row["payload"] for row in outbox)
+
+    # A relay that crashed after sending but before marking sends everything again:
+    # the consumer sees every event twice and applies none of them twice.
+    await pair.producer_sql("UPDATE outbox_events SET published_at = NULL")
+    assert (await pair.post("after-resend")).status_code == 201
+    await wait_for(lambda: _when(pair.deliveries(), lambda d: "after-resend" in d))
+    await wait_for(lambda: _when(pair.producer_sql(
+        "SELECT count(*) AS n FROM outbox_events WHERE published_at IS NULL"), lambda r: r[0]["n"] == 0))
+    await asyncio.sleep(2)  # let the redelivered copies reach the consumer
+    assert await pair.deliveries() == {name: 1 for name in [*names, "sentinel", "after-resend"]}
+
+
+async def test_events_written_while_the_broker_is_down_all_arrive_once(pair: Pair, infra: Infra) -> None:
+    if not infra.controllable:
+        pytest.skip(f"the {infra.kind} stack cannot be stopped from a test")
+    assert (await pair.post("before-outage")).status_code == 201
+    await wait_for(lambda: _when(pair.deliveries(), lambda d: "before-outage" in d))
+
+    infra.stop_kafka()
+    try:
+        names = [f"during-outage-{i}" for i in range(10)]
+        for name in names:
+            started = time.monotonic()
+            response = await pair.post(name, group=name)
+            assert response.status_code == 201
+            assert time.monotonic() - started < 5, "a request waited for the broker"
+        pending = await pair.producer_sql("SELECT count(*) AS n FROM outbox_events WHERE published_at IS NULL")
+        assert pending[0]["n"] == len(names)
+    finally:
+        infra.start_kafka()
+
+    delivered = await wait_for(lambda: _when(pair.deliveries(), lambda d: len(d) >= 11), timeout=120)
+    assert delivered == {name: 1 for name in ["before-outage", *names]}
+
+
+async def test_poison_messages_go_to_the_dead_letter_topic_and_the_partition_moves_on(
+    pair: Pair, infra: Infra
+) -> None:
+    group = "one-partition"  # same key, same partition: later messages must still be handled
+    assert (await pair.post("poison-pill", group=group)).status_code == 201
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(pair.topic, value=b"{not json", key=group.encode())
+    finally:
+        await producer.stop()
+    assert (await pair.post("after-poison", group=group)).status_code == 201
+
+    delivered = await wait_for(lambda: _when(pair.deliveries(), lambda d: "after-poison" in d))
+    assert delivered == {"after-poison": 1}
+
+    dead = await _read_dead_letters(infra.kafka_bootstrap, dead_letter_topic("twofold-eventapp"), pair.topic, 2)
+    errors = sorted(headers["dlq-error"] for headers, _ in dead)
+    assert errors[0].startswith("RuntimeError: this item cannot be handled")
+    assert errors[1].startswith("undecodable event")
+    assert {value for _, value in dead} >= {b"{not json"}
+
+
+async def _when(awaitable, check):
+    value = await awaitable
+    return value if check(value) else None
+
+
+async def _read_dead_letters(bootstrap: str, dlq: str, source_topic: str, expected: int, timeout: float = 60):
+    consumer = AIOKafkaConsumer(dlq, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    found: list[tuple[dict[str, str], bytes]] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while len(found) < expected and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for records in batches.values():
+                for record in records:
+                    headers = {k: v.decode() for k, v in record.headers}
+                    if headers.get("dlq-source", "").startswith(source_topic + "/"):
+                        found.append((headers, record.value))
+    finally:
+        await consumer.stop()
+    assert len(found) == expected, f"dead letters for {source_topic}: {found}"
+    return found

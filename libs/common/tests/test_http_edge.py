@@ -1,0 +1,104 @@
+"""The shared HTTP edge, driven in-process through httpx's ASGI transport (no database needed)."""
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel
+
+from twofold_common.errors import NotFound, TooManyRequests, install_problem_handlers
+from twofold_common.http import RequestContextMiddleware
+from twofold_common.internal_auth import INTERNAL_AUTH_HEADER, InternalAuth, internal_caller
+
+SECRET = "x" * 40
+vault_auth = InternalAuth("vault", SECRET)
+
+
+class Body(BaseModel):
+    code: str
+    count: int
+
+
+def make_app() -> FastAPI:
+    router = APIRouter()
+
+    @router.post("/echo")
+    async def echo(body: Body) -> dict[str, int]:
+        return {"count": body.count}
+
+    @router.get("/missing")
+    async def missing() -> None:
+        raise NotFound("No such thing.")
+
+    @router.get("/limited")
+    async def limited() -> None:
+        raise TooManyRequests("Slow down.", retry_after=30)
+
+    @router.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    @router.get("/internal")
+    async def internal(caller: str = __import__("fastapi").Depends(internal_caller(lambda: vault_auth, {"auth"}))):
+        return {"caller": caller}
+
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=1024)
+    app.include_router(router)
+    return app
+
+
+@pytest.fixture
+async def client():
+    transport = httpx.ASGITransport(app=make_app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+async def test_validation_errors_are_problem_json_without_values(client: httpx.AsyncClient) -> None:
+    r = await client.post("/echo", json={"code": "12ab56", "count": "many"})
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert body["type"].endswith("/invalid-request") and body["status"] == 422
+    assert ["body", "count"] in [e["location"] for e in body["errors"]]
+    assert "12ab56" not in r.text
+
+
+async def test_malformed_json_and_oversized_bodies_are_4xx(client: httpx.AsyncClient) -> None:
+    r = await client.post("/echo", content=b"{nope", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    r = await client.post("/echo", content=b"x" * 5000, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["type"].endswith("/body-too-large")
+
+
+async def test_domain_problems_and_unexpected_errors(client: httpx.AsyncClient) -> None:
+    r = await client.get("/missing")
+    assert r.status_code == 404 and r.json()["detail"] == "No such thing."
+    r = await client.get("/limited")
+    assert r.status_code == 429 and r.headers["retry-after"] == "30"
+    r = await client.get("/boom")
+    assert r.status_code == 500 and "secret internals" not in r.text
+    r = await client.get("/nowhere")
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+
+
+async def test_request_ids_are_echoed_or_made(client: httpx.AsyncClient) -> None:
+    r = await client.get("/missing", headers={"x-request-id": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123" and r.json()["request_id"] == "abc-123"
+    r = await client.get("/missing", headers={"x-request-id": "bad id\n"})
+    assert r.headers["x-request-id"] != "bad id\n" and len(r.headers["x-request-id"]) == 32
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_internal_calls_need_a_token_for_this_service_from_an_allowed_caller(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/internal")).status_code == 401
+    auth_service = InternalAuth("auth", SECRET)
+    ok = await client.get("/internal", headers={INTERNAL_AUTH_HEADER: auth_service.token_for("vault")})
+    assert ok.status_code == 200 and ok.json() == {"caller": "auth"}
+    wrong_audience = auth_service.token_for("registration")
+    assert (await client.get("/internal", headers={INTERNAL_AUTH_HEADER: wrong_audience})).status_code == 401
+    gateway = InternalAuth("gateway", SECRET)
+    assert (await client.get("/internal", headers={INTERNAL_AUTH_HEADER: gateway.token_for("vault")})).status_code == 403
+    forged = InternalAuth("auth", "y" * 40).token_for("vault")
+    assert (await client.get("/internal", headers={INTERNAL_AUTH_HEADER: forged})).status_code == 401

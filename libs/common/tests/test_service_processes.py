@@ -1,0 +1,51 @@
+"""Each service runs as its own process: migrates its own database, answers health and readiness, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from twofold_common.db import to_libpq_url
+from twofold_common.testing.infra import Infra
+from twofold_common.testing.processes import ServiceProcess, free_port
+
+SERVICES = [("auth", "twofold_auth", True), ("registration", "twofold_registration", True),
+            ("vault", "twofold_vault", True), ("gateway", "twofold_gateway", False)]
+
+
+@pytest.mark.parametrize(("name", "module", "has_database"), SERVICES)
+async def test_service_starts_migrates_is_ready_and_stops_on_sigterm(
+    name: str, module: str, has_database: bool, infra: Infra, create_database, log_dir: Path
+) -> None:
+    port = free_port()
+    prefix = name.upper()
+    env = {f"{prefix}_PORT": str(port), f"{prefix}_KAFKA_BOOTSTRAP": infra.kafka_bootstrap}
+    database_url = None
+    if has_database:
+        database_url = await create_database(name)
+        env[f"{prefix}_DATABASE_URL"] = database_url
+    service = ServiceProcess(name, module, env, port, log_dir).start()
+    try:
+        service.wait_healthy(path="/readyz")
+        ready = httpx.get(service.url + "/readyz").json()
+        assert ready["status"] == "ready"
+        assert ready["checks"]["broker"] == "ok"
+        if has_database:
+            assert ready["checks"]["database"] == "ok"
+            conn = await asyncpg.connect(to_libpq_url(database_url))
+            try:
+                tables = {r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
+                version = await conn.fetchval("SELECT version_num FROM alembic_version")
+            finally:
+                await conn.close()
+            assert {"outbox_events", "processed_events", "alembic_version"} <= tables
+            assert version is not None
+    finally:
+        code = service.stop(signal.SIGTERM, timeout=20)
+    # uvicorn re-raises SIGTERM after its graceful shutdown, so -15 is a clean exit too
+    assert code in (0, -signal.SIGTERM), service.logs()[-3000:]
+    assert '"service stopped"' in service.logs()
