@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import uvicorn
@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from .logging import configure_logging
-from .migrations import create_database_if_missing, upgrade
+from .migrations import create_database_if_missing, new_revision, upgrade
 from .settings import ServiceSettings, SettingsError
 
 
@@ -41,19 +41,34 @@ def migrate(settings: ServiceSettings, migrations: Path) -> None:
     upgrade(migrations, url)
 
 
+Command = Callable[[ServiceSettings, list[str]], None]
+
+
 def run(
     settings_cls: type[ServiceSettings],
     create_app: Callable[[ServiceSettings], FastAPI],
     migrations: Path | None,
     argv: list[str] | None = None,
+    commands: Mapping[str, Command] | None = None,
 ) -> None:
+    """``serve`` (the default) and ``migrate``, plus a service's own ``commands`` (which get the remaining args)."""
+    commands = commands or {}
     parser = argparse.ArgumentParser(prog=f"twofold-{settings_cls.service_name}")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
-    args = parser.parse_args(argv)
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", "revision", *commands])
+    parser.add_argument("-m", "--message", help="revision: the new migration's title")
+    args, rest = parser.parse_known_args(argv)
     settings = load_settings(settings_cls)
     configure_logging(settings.service_name, settings.log_level)
     if migrations is not None and (args.command == "migrate" or settings.migrate_on_start):
         migrate(settings, migrations)
+    if args.command == "revision" and migrations is not None:
+        new_revision(migrations, settings.require_database_url(), args.message or "change")
+        return
+    if args.command in commands:
+        commands[args.command](settings, rest)
+        return
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "migrate":
         return
     uvicorn.run(

@@ -106,22 +106,107 @@ class SessionRevoked(UserEvent):
     reason: str
 
 
+class LoginSucceeded(UserEvent):
+    type = "login.succeeded.v1"
+    topic = AUTH_TOPIC
+    session_id: uuid.UUID
+    method: Literal["totp", "recovery_code"]
+
+
+class LoginFailed(UserEvent):
+    """A wrong password for an existing account (unknown emails publish nothing)."""
+
+    type = "login.failed.v1"
+    topic = AUTH_TOPIC
+    reason: str
+
+
+class SecondFactorFailed(UserEvent):
+    type = "second_factor.failed.v1"
+    topic = AUTH_TOPIC
+    reason: str
+
+
+class AccountLocked(UserEvent):
+    type = "account.locked.v1"
+    topic = AUTH_TOPIC
+    reason: str
+    locked_until: datetime | None = None
+
+
+class AccountUnlocked(UserEvent):
+    type = "account.unlocked.v1"
+    topic = AUTH_TOPIC
+    by: Literal["recovery_code", "admin", "expiry"]
+
+
 # --- registration ------------------------------------------------------------
 
 
-class RegistrationCompleted(Event):
-    type = "registration.completed.v1"
-    topic = REGISTRATION_TOPIC
+class RegistrationEvent(Event):
+    """About one registration token: a first-party user's, or a third-party app's account's."""
+
     registration_id: uuid.UUID
     user_id: uuid.UUID | None = None
     client_id: str | None = None
     account: str | None = None
+
+    def subject(self) -> str:
+        return str(self.user_id) if self.user_id else f"{self.client_id}:{self.account}"
+
+
+class RegistrationCompleted(RegistrationEvent):
+    type = "registration.completed.v1"
+    topic = REGISTRATION_TOPIC
     provider: Literal["legitate", "native"]
     seed_id: str
     completed_at: datetime
 
+
+class RegistrationRejected(RegistrationEvent):
+    type = "registration.rejected.v1"
+    topic = REGISTRATION_TOPIC
+    reason: str
+
+
+class RegistrationExpired(RegistrationEvent):
+    type = "registration.expired.v1"
+    topic = REGISTRATION_TOPIC
+
+
+# --- totp-vault ----------------------------------------------------------------
+
+
+class SeedEvent(Event):
+    """``owner`` is the vault's subject: a user id, or ``<client_id>:<account>`` for a third party's user."""
+
+    owner: str
+    seed_id: uuid.UUID
+
     def subject(self) -> str:
-        return str(self.user_id) if self.user_id else f"{self.client_id}:{self.account}"
+        return self.owner
+
+
+class SeedStored(SeedEvent):
+    type = "seed.stored.v1"
+    topic = VAULT_TOPIC
+    provider: Literal["legitate", "native"]
+
+
+class SeedRevoked(SeedEvent):
+    type = "seed.revoked.v1"
+    topic = VAULT_TOPIC
+    reason: str
+
+
+class RecoveryCodeUsed(Event):
+    type = "recovery_code.used.v1"
+    topic = VAULT_TOPIC
+    owner: str
+    remaining: int
+
+    def subject(self) -> str:
+        return self.owner
 
 
 # --- a registry lookup that names the problem --------------------------------

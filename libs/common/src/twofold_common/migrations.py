@@ -35,6 +35,11 @@ def upgrade(script_location: Path, database_url: str, revision: str = "head") ->
     command.upgrade(alembic_config(script_location, database_url), revision)
 
 
+def new_revision(script_location: Path, database_url: str, message: str) -> None:
+    """Autogenerate a migration from the difference between the models and a migrated database."""
+    command.revision(alembic_config(script_location, database_url), message=message, autogenerate=True)
+
+
 def run_env(target_metadata: sa.MetaData) -> None:
     """Body of a service's ``env.py``: run migrations online on asyncpg, under the lock."""
     url = context.config.get_main_option("sqlalchemy.url")
