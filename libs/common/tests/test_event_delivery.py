@@ -76,6 +76,7 @@ async def pair(infra: Infra, create_database, log_dir: Path) -> AsyncIterator[Pa
     topic = f"twofold.test.items.{uuid.uuid4().hex[:8]}"
     producer_db, consumer_db = await create_database("producer"), await create_database("consumer")
     common = {"EVENTAPP_KAFKA_BOOTSTRAP": infra.kafka_bootstrap, "EVENTAPP_TOPIC": topic,
+              "EVENTAPP_CONSUMER_GROUP": f"test-{topic}",
               "EVENTAPP_LOG_LEVEL": "INFO"}
     producer = _eventapp("producer", producer_db, common, log_dir)
     consumer = _eventapp("consumer", consumer_db, common, log_dir)
@@ -155,7 +156,7 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_partition_mov
     delivered = await wait_for(lambda: _when(pair.deliveries(), lambda d: "after-poison" in d))
     assert delivered == {"after-poison": 1}
 
-    dead = await _read_dead_letters(infra.kafka_bootstrap, dead_letter_topic("twofold-eventapp"), pair.topic, 2)
+    dead = await _read_dead_letters(infra.kafka_bootstrap, dead_letter_topic("eventapp"), pair.topic, 2)
     errors = sorted(headers["dlq-error"] for headers, _ in dead)
     assert errors[0].startswith("RuntimeError: this item cannot be handled")
     assert errors[1].startswith("undecodable event")

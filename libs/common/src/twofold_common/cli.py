@@ -58,7 +58,9 @@ def run(
     parser.add_argument("-m", "--message", help="revision: the new migration's title")
     args, rest = parser.parse_known_args(argv)
     settings = load_settings(settings_cls)
-    configure_logging(settings.service_name, settings.log_level)
+    # Commands print their results on stdout; their logs go to stderr.
+    configure_logging(settings.service_name, settings.log_level,
+                      stream=sys.stdout if args.command == "serve" else sys.stderr)
     if migrations is not None and (args.command == "migrate" or settings.migrate_on_start):
         migrate(settings, migrations)
     if args.command == "revision" and migrations is not None:

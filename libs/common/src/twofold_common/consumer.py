@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .db import Database
 from .events import CloudEvent, Event
-from .kafka import ProducerHolder, dead_letter_topic
+from .kafka import ProducerHolder
 from .logging import reset_request_id, set_request_id
 from .tables import processed_events
 
@@ -64,6 +64,7 @@ class EventConsumer:
         *,
         bootstrap: str,
         group_id: str,
+        dead_letter_topic: str,
         handlers: Mapping[type[Event], Handler],
         max_attempts: int = 3,
         retry_delay: float = 0.2,
@@ -74,7 +75,7 @@ class EventConsumer:
         self.group_id = group_id
         self.handlers = {cls.type: (cls, handler) for cls, handler in handlers.items()}
         self.topics = sorted({cls.topic for cls in handlers})
-        self.dead_letter_topic = dead_letter_topic(group_id)
+        self.dead_letter_topic = dead_letter_topic
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
         self._stopping = asyncio.Event()

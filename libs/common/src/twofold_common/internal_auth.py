@@ -18,6 +18,9 @@ from .errors import Forbidden, Unauthorized
 from .logging import current_request_id
 
 INTERNAL_AUTH_HEADER = "X-Internal-Auth"
+# Set by the gateway after it authenticated a third-party app's API key; believed only
+# together with the gateway's internal token.
+CLIENT_ID_HEADER = "X-Twofold-Client-Id"
 TOKEN_LIFETIME_SECONDS = 60
 _ALGORITHM = "HS256"
 
@@ -75,7 +78,7 @@ def internal_caller(get_auth: Callable[[], InternalAuth], allowed: Collection[st
 
     # Plain defaults, not Annotated: the closure's names are not visible to
     # FastAPI's resolution of postponed annotations.
-    def dependency(
+    async def dependency(
         auth: InternalAuth = Depends(get_auth),
         token: str | None = Header(default=None, alias=INTERNAL_AUTH_HEADER),
     ) -> str:

@@ -14,8 +14,8 @@ from aiokafka.errors import TopicAlreadyExistsError
 log = logging.getLogger(__name__)
 
 
-def dead_letter_topic(consumer_group: str) -> str:
-    return f"{consumer_group}.dlq"
+def dead_letter_topic(service: str) -> str:
+    return f"twofold.{service}.dlq"
 
 
 class ProducerHolder:

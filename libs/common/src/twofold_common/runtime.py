@@ -11,21 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .consumer import EventConsumer, Handler
 from .db import Database
-from .errors import install_problem_handlers
+from .errors import Unauthorized, install_problem_handlers
 from .events import Event
 from .http import RequestContextMiddleware
-from .internal_auth import InternalAuth
+from .internal_auth import CLIENT_ID_HEADER, INTERNAL_AUTH_HEADER, InternalAuth, internal_caller
+from .jobs import Job, run_periodically
 from .kafka import ProducerHolder, broker_reachable, dead_letter_topic, ensure_topics
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
@@ -43,6 +44,7 @@ class Runtime:
     consumer: EventConsumer | None = None
     tasks: list[asyncio.Task] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def database(self) -> Database:
@@ -50,21 +52,61 @@ class Runtime:
             raise RuntimeError(f"{self.settings.service_name} has no database")
         return self.db
 
-    def spawn(self, coro: Awaitable[None], name: str) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """A background task, awaited (then cancelled) at shutdown; watch ``stopping`` to end early."""
         self.tasks.append(asyncio.create_task(coro, name=name))
 
+    def every(self, interval: float, name: str, job: "Job") -> None:
+        """A periodic job that runs once per interval across all replicas (``twofold_common.jobs``)."""
+        self.spawn(run_periodically(self.database, name, job, interval, self.stopping), f"job-{name}")
 
-def get_runtime(request: Request) -> Runtime:
+
+# Dependencies are ``async def`` though they never wait: FastAPI runs a plain ``def``
+# dependency in its thread pool, a thread hop per request for nothing.
+
+
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def _internal_auth(runtime: RuntimeDep) -> InternalAuth:
+    return runtime.internal_auth
+
+
+async def calling_app(
+    runtime: RuntimeDep,
+    internal: Annotated[str | None, Header(alias=INTERNAL_AUTH_HEADER)] = None,
+    client_id: Annotated[str | None, Header(alias=CLIENT_ID_HEADER)] = None,
+) -> str | None:
+    """The third-party app the gateway authenticated, or None when no app is named.
+
+    The client id header is believed only with the gateway's internal token: anyone
+    else who sets it gets a 401.
+    """
+    if client_id is None:
+        return None
+    if internal is None or runtime.internal_auth.verify(internal) != "gateway":
+        raise Unauthorized("App calls come through the gateway.", code="unauthenticated")
+    return client_id
+
+
+CallingAppDep = Annotated[str | None, Depends(calling_app)]
+
+
+def internal_only(*allowed: str) -> Any:
+    """Router/route dependency: only the listed services may call (``dependencies=[internal_only("auth")]``)."""
+    return Depends(internal_caller(_internal_auth, allowed))
+
+
+async def _session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed before the response is sent."""
-    async with get_runtime(request).database.transaction() as session:
+    async with runtime.database.transaction() as session:
         yield session
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 
@@ -122,7 +164,8 @@ def create_service_app(
     **fastapi_kwargs: Any,
 ) -> FastAPI:
     service = settings.service_name
-    group_id = f"twofold-{service}"
+    group_id = settings.consumer_group or f"twofold-{service}"
+    dlq = dead_letter_topic(service)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -140,8 +183,8 @@ def create_service_app(
             starters.append(runtime.relay.run)
             if handlers:
                 runtime.consumer = EventConsumer(runtime.db, runtime.producer, bootstrap=settings.kafka_bootstrap,
-                                                 group_id=group_id, handlers=handlers)
-                topics |= set(runtime.consumer.topics) | {dead_letter_topic(group_id)}
+                                                 group_id=group_id, dead_letter_topic=dlq, handlers=handlers)
+                topics |= set(runtime.consumer.topics) | {dlq}
                 starters.append(runtime.consumer.run)
         if on_start is not None:
             await on_start(runtime)
@@ -163,6 +206,7 @@ def create_service_app(
 
 async def _shutdown(runtime: Runtime, on_stop: Callable[[Runtime], Awaitable[None]] | None) -> None:
     """Stop consuming, let the relay finish, flush what is pending, close pools."""
+    runtime.stopping.set()
     if runtime.consumer is not None:
         runtime.consumer.stop()
     if runtime.relay is not None:

@@ -43,6 +43,8 @@ class ServiceSettings(BaseSettings):
     migrate_on_start: bool = True
 
     kafka_bootstrap: str = "127.0.0.1:59092"
+    # Default ``twofold-<service>``: every replica of a service shares the work. Tests set their own.
+    consumer_group: str | None = None
     kafka_topic_partitions: int = 3
     kafka_replication_factor: int = 1
 

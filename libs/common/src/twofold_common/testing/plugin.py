@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from twofold_common.db import to_libpq_url
 
 from .infra import Infra, provide_infra, repo_root
+from .stack import ServiceStack
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +61,11 @@ def log_dir(tmp_path: Path) -> Path:
     path = tmp_path / "logs"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+async def service_stack(infra: Infra, create_database, log_dir: Path) -> AsyncIterator[ServiceStack]:
+    """Start services with ``await service_stack.start("vault", "auth", ...)``; all stop after the test."""
+    stack = ServiceStack(infra, create_database, log_dir)
+    yield stack
+    stack.stop()
