@@ -1,0 +1,32 @@
+"""What the vault does when other services' events arrive.
+
+The common consumer runs each handler in a transaction that also records the
+event id, so a redelivered event has no second effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from twofold_common.consumer import Handler
+from twofold_common.events import CloudEvent, Event, TwoFactorReset, UserDeleted
+
+from .seeds.service import revoke_all
+from .subjects.service import shred_subject
+
+
+async def on_user_deleted(session: AsyncSession, event: UserDeleted, envelope: CloudEvent) -> None:
+    await shred_subject(session, str(event.user_id))
+
+
+async def on_two_factor_reset(session: AsyncSession, event: TwoFactorReset, envelope: CloudEvent) -> None:
+    # A reset is the one way to lose the last authenticator: the user enrolls anew.
+    await revoke_all(session, str(event.user_id), reason="reset")
+
+
+HANDLERS: Mapping[type[Event], Handler] = {
+    UserDeleted: on_user_deleted,
+    TwoFactorReset: on_two_factor_reset,
+}

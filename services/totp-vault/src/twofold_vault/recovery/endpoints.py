@@ -1,0 +1,28 @@
+"""Internal routes for recovery codes (auth calls them during login and 2FA management)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from twofold_common.errors import problem_responses
+
+from ..deps import FromAuth, RecoveryCodesDep
+from ..schemas import SubjectPath
+from .schemas import ConsumeRecoveryCode, RecoveryCodeOutcome, RecoveryCodeSet
+
+router = APIRouter(prefix="/internal/subjects/{subject}/recovery-codes", tags=["recovery codes"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Generate a new set, replacing the old one",
+             responses=problem_responses(401, 403, 422))
+async def regenerate_recovery_codes(_: FromAuth, subject: SubjectPath,
+                                    codes: RecoveryCodesDep) -> RecoveryCodeSet:
+    return RecoveryCodeSet(codes=await codes.regenerate(subject))
+
+
+@router.post("/consume", summary="Use a recovery code; each works once",
+             responses=problem_responses(401, 403, 422))
+async def consume_recovery_code(_: FromAuth, subject: SubjectPath, body: ConsumeRecoveryCode,
+                                codes: RecoveryCodesDep) -> RecoveryCodeOutcome:
+    valid, remaining = await codes.consume(subject, body.code)
+    return RecoveryCodeOutcome(valid=valid, remaining=remaining)

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, StringConstraints
+
+from ..schemas import CamelModel, Subject
+from ..settings import Algorithm, Digits
+from .repository import Seed
+
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# What an authenticator shows: 6 or 8 ASCII digits.
+EnrollmentCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}([0-9]{2})?$")]
+Period = Annotated[int, Field(ge=10, le=300)]
+
+
+class StoreSeed(CamelModel):
+    """A seed the ``legitate`` provider created, handed over by registration with a first code."""
+
+    subject: Subject
+    seed: SecretStr = Field(max_length=256, description="base32, at least 128 bits")
+    code: EnrollmentCode
+    provider: Literal["legitate"]
+    external_seed_id: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+    registration_id: uuid.UUID = Field(description="idempotency key: a retry returns the same seed")
+    digits: Digits | None = Field(default=None, description="defaults to the length of the code")
+    algorithm: Algorithm | None = None
+    period: Period | None = None
+    label: Label | None = None
+
+
+class GenerateSeed(CamelModel):
+    """Native enrollment: the vault makes the seed; ``account`` is the name shown in the authenticator app."""
+
+    subject: Subject
+    account: Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")]
+    registration_id: uuid.UUID
+    digits: Digits | None = None
+    algorithm: Algorithm | None = None
+    period: Period | None = None
+    label: Label | None = None
+
+
+class ConfirmSeed(CamelModel):
+    code: EnrollmentCode
+
+
+class VerifyCode(CamelModel):
+    subject: Subject
+    # Any string (the body limit bounds it): a malformed code is a wrong code (valid: false), not a bad request.
+    code: str
+    seed_id: uuid.UUID | None = None
+
+
+class RenameSeed(CamelModel):
+    label: Label
+
+
+class Authenticator(CamelModel):
+    seed_id: uuid.UUID
+    subject: str
+    provider: str
+    status: Literal["pending", "active", "revoked"]
+    label: str | None
+    digits: int
+    algorithm: str
+    period: int
+    external_seed_id: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+
+    @classmethod
+    def of(cls, seed: Seed) -> Authenticator:
+        return cls(
+            seed_id=seed.id, subject=seed.subject, provider=seed.provider, status=seed.status, label=seed.label,
+            digits=seed.params.digits, algorithm=seed.params.algorithm, period=seed.params.period,
+            external_seed_id=seed.external_seed_id, created_at=seed.created_at, last_used_at=seed.last_used_at,
+        )
+
+
+class GeneratedSeed(CamelModel):
+    """Shown once to the person enrolling: the URI carries the secret."""
+
+    seed_id: uuid.UUID
+    otpauth_uri: str
+    qr_svg: str
+    status: Literal["pending"] = "pending"
+
+
+class Verification(CamelModel):
+    valid: bool
+    seed_id: uuid.UUID | None = None
+    reason: Literal["invalid", "replayed", "no-authenticator"] | None = None

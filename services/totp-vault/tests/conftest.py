@@ -1,0 +1,165 @@
+"""Fixtures for the vault's integration tests: a real vault process on a real database and broker.
+
+Helpers reach the tests as fixtures (``--import-mode=importlib`` does not let
+test modules import this file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pyotp
+import pytest
+
+from twofold_common.db import to_libpq_url
+from twofold_common.internal_auth import InternalAuth
+from twofold_common.testing.infra import Infra
+from twofold_common.testing.plugin import database_url_for
+from twofold_common.testing.processes import ServiceProcess, free_port
+
+INTERNAL_SECRET = "vault-tests-internal-secret-0123456789abcdef"
+
+
+def key_ring(**keys: bytes) -> str:
+    return json.dumps({key_id: base64.b64encode(key).decode() for key_id, key in keys.items()})
+
+
+@dataclass
+class Enrolled:
+    """A seed stored in the vault, and what its owner's authenticator app would show."""
+
+    seed_id: str
+    subject: str
+    secret: str  # base32, as handed to the vault
+    digits: int = 6
+    algorithm: str = "SHA1"
+    period: int = 30
+
+    def code(self, step: int) -> str:
+        digest = getattr(hashlib, self.algorithm.lower())
+        return pyotp.TOTP(self.secret, digits=self.digits, digest=digest, interval=self.period).generate_otp(step)
+
+    def step_now(self) -> int:
+        return int(time.time() // self.period)
+
+
+class Vault:
+    def __init__(self, process: ServiceProcess, database_url: str) -> None:
+        self.process = process
+        self.database_url = database_url
+
+    def client(self, caller: str = "auth", secret: str = INTERNAL_SECRET) -> httpx.AsyncClient:
+        """An HTTP client signing its calls as ``caller`` (the way services call each other)."""
+        return InternalAuth(caller, secret).client("vault", self.process.url, timeout=30)
+
+    async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(to_libpq_url(self.database_url))
+        try:
+            return await conn.fetch(query, *args)
+        finally:
+            await conn.close()
+
+    async def enroll(self, subject: str | None = None, *, digits: int = 6, algorithm: str = "SHA1",
+                     period: int = 30, label: str | None = None) -> Enrolled:
+        """Store a new seed through registration's call, with the previous step's code.
+
+        The current step stays free for the test's first verification.
+        """
+        # Not in a step's last second: the previous step must still be in the window when the vault checks.
+        await wait_for_fresh_step(1, period)
+        enrolled = Enrolled("", subject or f"user-{uuid.uuid4()}", pyotp.random_base32(32), digits, algorithm, period)
+        async with self.client("registration") as http:
+            response = await http.post("/internal/seeds", json={
+                "subject": enrolled.subject, "seed": enrolled.secret, "code": enrolled.code(enrolled.step_now() - 1),
+                "provider": "legitate", "registrationId": str(uuid.uuid4()), "digits": digits,
+                "algorithm": algorithm, "period": period, "label": label,
+            })
+        assert response.status_code == 201, response.text
+        enrolled.seed_id = response.json()["seedId"]
+        return enrolled
+
+
+async def drop_database(infra: Infra, url: str) -> None:
+    admin = await asyncpg.connect(to_libpq_url(infra.pg_admin_url))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def vault_process(infra: Infra, database_url: str, log_dir: Path, name: str = "vault",
+                  **settings: str) -> ServiceProcess:
+    """A vault process (not started); ``settings`` are VAULT_* variables without the prefix."""
+    port = free_port()
+    env = {"VAULT_PORT": str(port), "VAULT_DATABASE_URL": database_url,
+           "VAULT_KAFKA_BOOTSTRAP": infra.kafka_bootstrap, "VAULT_INTERNAL_AUTH_SECRET": INTERNAL_SECRET,
+           # its own consumer group: an event is handled by this process, never by another test's vault
+           "VAULT_CONSUMER_GROUP": f"test-vault-{uuid.uuid4().hex[:8]}",
+           **{f"VAULT_{key.upper()}": value for key, value in settings.items()}}
+    return ServiceProcess(name, "twofold_vault", env, port, log_dir)
+
+
+@pytest.fixture(scope="module")
+async def vault(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Vault]:
+    """One vault for a test module; tests use fresh subjects, so they do not see each other's data."""
+    # A vault in development mode creates its missing database on start; the fixture drops it after.
+    database_url = database_url_for(infra, f"vault_{uuid.uuid4().hex[:12]}")
+    process = vault_process(infra, database_url, tmp_path_factory.mktemp("vault-logs"), log_level="DEBUG")
+    try:
+        process.start()
+        process.wait_healthy(path="/readyz")
+        yield Vault(process, database_url)
+    finally:
+        process.stop()
+        await drop_database(infra, database_url)
+
+
+@pytest.fixture
+async def start_vault(infra: Infra, create_database, log_dir: Path) -> AsyncIterator[Callable[..., Awaitable[Vault]]]:
+    """Start vault processes with VAULT_* ``settings`` of the test's choosing, all on one fresh database."""
+    database_url = await create_database("vault")
+    started: list[ServiceProcess] = []
+
+    async def start(name: str = "vault", **settings: str) -> Vault:
+        process = vault_process(infra, database_url, log_dir, name, **settings)
+        started.append(process)
+        process.start()
+        return Vault(process, database_url)
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+async def wait_for_fresh_step(seconds: float, period: int = 30) -> None:
+    """Wait, if needed, until the current step has ``seconds`` left."""
+    left = period - time.time() % period
+    if left < seconds:
+        await asyncio.sleep(left + 0.05)
+
+
+@pytest.fixture(scope="session")
+def fresh_step() -> Callable[..., Awaitable[None]]:
+    """For tests whose assertions name exact steps: a few seconds of the current step to work in."""
+
+    async def wait(seconds: float = 6) -> None:
+        await wait_for_fresh_step(seconds)
+
+    return wait
+
+
+@pytest.fixture(scope="session")
+def ring_json() -> Callable[..., str]:
+    """``ring_json(a=key, b=key)``: a VAULT_ENCRYPTION_KEYS value."""
+    return key_ring

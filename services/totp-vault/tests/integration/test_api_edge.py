@@ -1,0 +1,98 @@
+"""Who may call the vault, and what it answers to malformed requests: 4xx problems, never a 500."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from twofold_common.internal_auth import INTERNAL_AUTH_HEADER, InternalAuth
+
+SEED_ID = str(uuid.uuid4())
+STORE = {"subject": "s", "seed": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "code": "123456", "provider": "legitate",
+         "registrationId": str(uuid.uuid4())}
+# (method, path, body, the one service allowed to call it)
+ROUTES = [
+    ("POST", "/internal/seeds", STORE, "registration"),
+    ("POST", "/internal/seeds/generate", {"subject": "s", "account": "a", "registrationId": str(uuid.uuid4())},
+     "registration"),
+    ("POST", f"/internal/seeds/{SEED_ID}/confirm", {"code": "123456"}, "registration"),
+    ("POST", "/internal/verify", {"subject": "s", "code": "123456"}, "auth"),
+    ("GET", "/internal/subjects/s/authenticators", None, "auth"),
+    ("PATCH", f"/internal/seeds/{SEED_ID}", {"label": "x"}, "auth"),
+    ("DELETE", f"/internal/seeds/{SEED_ID}", None, "auth"),
+    ("POST", "/internal/subjects/s/recovery-codes", None, "auth"),
+    ("POST", "/internal/subjects/s/recovery-codes/consume", {"code": "abcde-fghij"}, "auth"),
+    ("DELETE", "/internal/subjects/s", None, "auth"),
+]
+
+
+def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    if code is not None:
+        assert response.json()["type"].endswith(f"/{code}")
+
+
+@pytest.mark.parametrize(("method", "path", "body", "allowed"), ROUTES)
+async def test_every_route_needs_a_token_from_its_caller(vault, method: str, path: str, body: dict | None,
+                                                         allowed: str) -> None:
+    async with httpx.AsyncClient(base_url=vault.process.url) as http:
+        assert_problem(await http.request(method, path, json=body), 401, "internal-auth")
+        forged = InternalAuth(allowed, "not-the-shared-secret-0123456789abcdef").token_for("vault")
+        assert_problem(await http.request(method, path, json=body, headers={INTERNAL_AUTH_HEADER: forged}), 401)
+    other = "auth" if allowed == "registration" else "registration"
+    for caller in (other, "gateway"):
+        async with vault.client(caller) as http:
+            assert_problem(await http.request(method, path, json=body), 403, "internal-auth")
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/internal/seeds", {**STORE, "code": "12ab56"}),
+    ("/internal/seeds", {**STORE, "code": "1234567"}),
+    ("/internal/seeds", {k: v for k, v in STORE.items() if k != "registrationId"}),
+    ("/internal/seeds", {k: v for k, v in STORE.items() if k != "seed"}),
+    ("/internal/seeds", {**STORE, "provider": "native"}),
+    ("/internal/seeds", {**STORE, "digits": 7}),
+    ("/internal/seeds", {**STORE, "algorithm": "MD5"}),
+    ("/internal/seeds", {**STORE, "period": 0}),
+    ("/internal/seeds", {**STORE, "subject": "a/b"}),
+    ("/internal/seeds", {**STORE, "subject": "line\nbreak"}),
+    ("/internal/seeds", {**STORE, "subject": "x" * 256}),
+    ("/internal/seeds", {**STORE, "registrationId": "not-a-uuid"}),
+    ("/internal/seeds", {**STORE, "seed": "A" * 300}),
+    ("/internal/seeds", [STORE]),
+    ("/internal/seeds/generate", {"subject": "s", "registrationId": str(uuid.uuid4())}),
+    (f"/internal/seeds/{SEED_ID}/confirm", {"code": "abcdef"}),
+    ("/internal/seeds/not-a-uuid/confirm", {"code": "123456"}),
+    ("/internal/verify", {"code": "123456"}),
+    ("/internal/verify", {"subject": "s", "code": 123456}),
+    ("/internal/verify", {"subject": "s", "code": "123456", "seedId": "nope"}),
+])
+async def test_malformed_requests_are_422_problems_without_the_values(vault, path: str, body) -> None:
+    caller = "auth" if path == "/internal/verify" else "registration"
+    async with vault.client(caller) as http:
+        response = await http.post(path, json=body)
+    assert_problem(response, 422)
+    assert STORE["seed"] not in response.text
+
+
+async def test_malformed_json_and_huge_bodies_are_4xx(vault) -> None:
+    async with vault.client("auth") as http:
+        assert_problem(await http.post("/internal/verify", content=b"{nope",
+                                       headers={"content-type": "application/json"}), 422)
+        huge = {"subject": "s", "code": "1" * 200_000}
+        assert_problem(await http.post("/internal/verify", json=huge), 413, "body-too-large")
+        assert_problem(await http.get("/internal/subjects/%0A/authenticators"), 422)
+        assert_problem(await http.patch(f"/internal/seeds/{SEED_ID}", json={"label": "   "}), 422)
+
+
+@pytest.mark.parametrize("code", ["12ab56", "", "1" * 5000, "１２３４５６", "123456\n"])
+async def test_a_malformed_code_is_a_wrong_code_not_an_error(vault, code: str) -> None:
+    seed = await vault.enroll()
+    async with vault.client("auth") as http:
+        response = await http.post("/internal/verify", json={"subject": seed.subject, "code": code})
+        assert response.json() == {"valid": False, "reason": "invalid"}
+        consumed = await http.post(f"/internal/subjects/{seed.subject}/recovery-codes/consume", json={"code": code})
+        assert consumed.json() == {"valid": False, "remaining": 0}
