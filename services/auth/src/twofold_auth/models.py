@@ -1,5 +1,106 @@
 """Tables of the auth service (its own database; no other service reads them)."""
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB
 
 metadata = sa.MetaData()
+
+now = sa.func.now()
+
+users = sa.Table(
+    "users", metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False),
+    # lower(email): unique case-insensitively, and the login lookup key
+    sa.Column("email_normalized", sa.String(320), nullable=False, unique=True),
+    sa.Column("username", sa.String(64), nullable=True),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending_2fa | active | locked | deleted
+    sa.Column("totp_enabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("totp_seed_id", sa.String(255), nullable=True),
+    sa.Column("totp_setup_completed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("locked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+    sa.Index("uq_users_username", sa.func.lower(sa.column("username")), unique=True,
+             postgresql_where=sa.text("username IS NOT NULL")),
+)
+
+login_challenges = sa.Table(
+    "login_challenges", metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("token_hash", sa.LargeBinary(32), nullable=False, unique=True),
+    sa.Column("user_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    # set by verify-2fa-internal (seed 004's two-call flow); signin-with-2fa consumes it
+    sa.Column("verified_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("verified_method", sa.String(16), nullable=True),
+    sa.Column("consumed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("ip", INET, nullable=True),
+    sa.Column("user_agent", sa.String(512), nullable=True),
+)
+
+sessions = sa.Table(
+    "sessions", metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("user_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("amr", ARRAY(sa.String(16)), nullable=False),
+    sa.Column("ip", INET, nullable=True),
+    sa.Column("user_agent", sa.String(512), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+    sa.Column("last_activity_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("revoked_reason", sa.String(64), nullable=True),
+)
+
+refresh_tokens = sa.Table(
+    "refresh_tokens", metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("token_hash", sa.LargeBinary(32), nullable=False, unique=True),
+    sa.Column("session_id", sa.Uuid, sa.ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+second_factor_attempts = sa.Table(
+    "second_factor_attempts", metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    # a user id, or ``<client_id>:<account>`` for a third-party app's user (the vault's subject)
+    sa.Column("subject", sa.String(320), nullable=False),
+    sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+    sa.Column("outcome", sa.String(16), nullable=False),  # pending | success | failure | error
+    sa.Index("ix_second_factor_attempts_subject_time", "subject", "attempted_at"),
+)
+
+api_clients = sa.Table(
+    "api_clients", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("secret_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("scopes", ARRAY(sa.String(64)), nullable=False),
+    sa.Column("callback_urls", ARRAY(sa.Text), nullable=False),
+    sa.Column("seed_mode", sa.Boolean, nullable=False, server_default=sa.false()),
+    # HMAC key of the signatures on redirects to this app, derived from its secret, sealed (AES-GCM)
+    sa.Column("redirect_key_sealed", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+    sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("user_id", sa.Uuid, nullable=True, index=True),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(128), nullable=True),
+    sa.Column("ip", sa.String(64), nullable=True),
+    sa.Column("user_agent", sa.String(512), nullable=True),
+    sa.Column("details", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # sha256(prev_hash || canonical row): editing or deleting a row breaks every later hash
+    sa.Column("prev_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("hash", sa.LargeBinary(32), nullable=False),
+)

@@ -1,12 +1,59 @@
 from typing import ClassVar
 
+from pydantic import SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from twofold_common.settings import ServiceSettings
+from twofold_common.settings import ServiceSettings, SettingsError
+
+# Public development key ring (it is in this file): production refuses it.
+DEV_SIGNING_KEYS = '{"dev-ed25519-1": "BtNoQ9RYdYcOeVpdObwUG3/hl8pY4xEbIWvprm3yVgc="}'
+DEV_TOKEN_PEPPER = "dev-token-pepper-change-me-0123456789abcdef"
 
 
 class AuthSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
 
     service_name: ClassVar[str] = "auth"
+    secret_fields: ClassVar[tuple[str, ...]] = ("internal_auth_secret", "token_pepper")
+    public_url_fields: ClassVar[tuple[str, ...]] = ("issuer",)
     port: int = 8001
+
+    # Ed25519 signing keys: JSON {"kid": "<base64 of the 32-byte private key>"}; the active one signs,
+    # every one in the ring verifies (rotation: add the new key, make it active, drop the old one
+    # after the longest access-token lifetime).
+    signing_keys: SecretStr = SecretStr(DEV_SIGNING_KEYS)
+    active_signing_key_id: str = "dev-ed25519-1"
+    # Keyed hash of opaque tokens (refresh, challenge, client secrets) at rest.
+    token_pepper: SecretStr = SecretStr(DEV_TOKEN_PEPPER)
+
+    issuer: str = "http://127.0.0.1:8000"
+    audience: str = "twofold"
+    access_token_seconds: int = 900
+    refresh_token_seconds: int = 30 * 24 * 3600
+    session_seconds: int = 30 * 24 * 3600
+    setup_token_seconds: int = 1800
+    challenge_seconds: int = 300
+
+    # argon2id (RFC 9106 / OWASP): 19 MiB, 2 passes, 1 lane
+    argon2_memory_kib: int = 19_456
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+
+    # second factor: 5 attempts per 15 minutes; 10 failures in an hour lock the account
+    attempt_limit: int = 5
+    attempt_window_seconds: int = 900
+    lockout_failures: int = 10
+    lockout_window_seconds: int = 3600
+
+    # seed 002's deep link to the authenticator provider
+    provider_base_url: str = "https://legitate.com/dashboard/simple-totp"
+    service_display_name: str = "twofold"
+
+    vault_url: str = "http://127.0.0.1:8003"
+    cleanup_interval_seconds: float = 300.0
+
+    @model_validator(mode="after")
+    def _signing_keys_are_real(self) -> "AuthSettings":
+        if self.production and self.signing_keys.get_secret_value() == DEV_SIGNING_KEYS:
+            raise SettingsError(f"{self.env_name('signing_keys')} must be set in production (the default is public)")
+        return self

@@ -1,0 +1,90 @@
+"""API clients of third-party apps: an id and a secret (stored as a keyed hash), scopes, callback URLs."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from twofold_common.errors import NotFound, Problem, Unauthorized
+from twofold_common.redirect_signature import redirect_key
+
+from ..models import api_clients
+from ..tokens import TokenHasher
+
+SCOPES = frozenset({"setup", "verify", "status", "admin"})
+
+
+@dataclass(frozen=True)
+class Client:
+    id: str
+    name: str
+    scopes: tuple[str, ...]
+    callback_urls: tuple[str, ...]
+    seed_mode: bool
+
+
+def _check_callback_url(url: str, *, production: bool) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
+        raise Problem(f"A callback URL must be an absolute http(s) URL without fragment: {url}",
+                      code="invalid-callback-url")
+    if production and parts.scheme != "https":
+        raise Problem(f"Callback URLs must use https: {url}", code="invalid-callback-url")
+    return url
+
+
+async def create_client(session: AsyncSession, hasher: TokenHasher, *, name: str, callback_urls: list[str],
+                        scopes: list[str], seed_mode: bool, production: bool) -> tuple[Client, str]:
+    unknown = set(scopes) - SCOPES
+    if unknown:
+        raise Problem(f"Unknown scopes: {', '.join(sorted(unknown))}", code="invalid-scope")
+    urls = [_check_callback_url(u, production=production) for u in callback_urls]
+    client_id = f"cl_{secrets.token_hex(8)}"
+    secret, secret_hash = hasher.new("sk")
+    await session.execute(api_clients.insert().values(
+        id=client_id, name=name, secret_hash=secret_hash, scopes=sorted(set(scopes)), callback_urls=urls,
+        seed_mode=seed_mode, redirect_key_sealed=hasher.seal(redirect_key(secret), client_id),
+    ))
+    return Client(client_id, name, tuple(sorted(set(scopes))), tuple(urls), seed_mode), secret
+
+
+async def list_clients(session: AsyncSession) -> list[Client]:
+    rows = (await session.execute(
+        sa.select(api_clients).where(api_clients.c.disabled_at.is_(None)).order_by(api_clients.c.created_at)
+    )).mappings()
+    return [_client(row) for row in rows]
+
+
+async def authenticate(session: AsyncSession, hasher: TokenHasher, client_id: str, secret: str) -> Client:
+    row = (await session.execute(
+        sa.select(api_clients).where(api_clients.c.id == client_id, api_clients.c.disabled_at.is_(None))
+    )).mappings().first()
+    expected = row["secret_hash"] if row else bytes(32)
+    if not hmac.compare_digest(expected, hasher.hash(secret)) or row is None:
+        raise Unauthorized("Invalid client credentials.", code="invalid-client")
+    return _client(row)
+
+
+async def find_client(session: AsyncSession, client_id: str) -> Client:
+    row = (await session.execute(
+        sa.select(api_clients).where(api_clients.c.id == client_id, api_clients.c.disabled_at.is_(None))
+    )).mappings().first()
+    if row is None:
+        raise NotFound("No such client.", code="client-not-found")
+    return _client(row)
+
+
+async def redirect_key_of(session: AsyncSession, hasher: TokenHasher, client_id: str) -> bytes:
+    sealed = await session.scalar(sa.select(api_clients.c.redirect_key_sealed).where(api_clients.c.id == client_id))
+    if sealed is None:
+        raise NotFound("No such client.", code="client-not-found")
+    return hasher.unseal(sealed, client_id)
+
+
+def _client(row) -> Client:
+    return Client(row["id"], row["name"], tuple(row["scopes"]), tuple(row["callback_urls"]), row["seed_mode"])

@@ -1,0 +1,69 @@
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ..sessions.schemas import CamelModel
+
+TOTP_CODE = r"^[0-9]{6,8}$"
+RECOVERY_CODE = r"^[A-Za-z0-9-]{8,32}$"
+
+
+class PasswordLogin(CamelModel):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class LoginResponse(CamelModel):
+    """``2fa_required``: send a code with the challenge.  ``2fa_setup_required``: enroll first, with the setup token."""
+
+    status: Literal["2fa_required", "2fa_setup_required"]
+    challenge_token: str | None = None
+    totp_seed_id: str | None = None
+    deep_link: str | None = None
+    setup_token: str | None = None
+    expires_at: datetime | None = None
+
+
+class FactorFields(CamelModel):
+    code: str | None = Field(default=None, pattern=TOTP_CODE, description="A TOTP code (6 or 8 digits)")
+    recovery_code: str | None = Field(default=None, pattern=RECOVERY_CODE)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "FactorFields":
+        if (self.code is None) == (self.recovery_code is None):
+            raise ValueError("give exactly one of code and recoveryCode")
+        return self
+
+
+class ChallengeAnswer(FactorFields):
+    challenge_token: str = Field(min_length=10, max_length=200)
+
+
+class EmailCode(CamelModel):
+    """Seed 004's verify-2fa-internal: the login flow's second factor by email."""
+
+    email: str = Field(min_length=3, max_length=320)
+    code: str = Field(pattern=TOTP_CODE)
+
+
+class StepUp(CamelModel):
+    code: str = Field(pattern=TOTP_CODE)
+
+
+class Verified(CamelModel):
+    verified: bool = True
+    verified_at: datetime
+
+
+
+
+class AppCode(CamelModel):
+    """A third-party app's question: is this its user's current code?"""
+
+    account: str = Field(min_length=1, max_length=255)
+    code: str = Field(pattern=TOTP_CODE)
+
+
+class AppVerdict(CamelModel):
+    valid: bool

@@ -1,0 +1,138 @@
+"""Attempt limits, lockout and bad input, against the real auth and vault processes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+
+async def attempts_by_outcome(auth_stack, user_id: uuid.UUID) -> dict[str, int]:
+    rows = await auth_stack.sql("SELECT outcome, count(*) AS n FROM second_factor_attempts WHERE subject = $1::text "
+                                "GROUP BY outcome", str(user_id))
+    return {r["outcome"]: r["n"] for r in rows}
+
+
+async def status_of(auth_stack, user_id: uuid.UUID) -> str:
+    return (await auth_stack.sql("SELECT status FROM users WHERE id = $1", user_id))[0]["status"]
+
+
+async def test_twenty_parallel_wrong_codes_get_at_most_five_evaluations(auth_stack) -> None:
+    user = await auth_stack.enroll(await auth_stack.register())
+    challenge = (await auth_stack.login(user)).json()["challengeToken"]
+    wrong = user.authenticator.wrong_code()
+    answers = await asyncio.gather(*(
+        auth_stack.http.post("/api/auth/login/2fa", json={"challengeToken": challenge, "code": wrong})
+        for _ in range(20)
+    ))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [401] * 5 + [429] * 15
+    limited = next(a for a in answers if a.status_code == 429)
+    assert int(limited.headers["retry-after"]) > 0
+    assert limited.headers["content-type"] == "application/problem+json"
+    assert await attempts_by_outcome(auth_stack, user.user_id) == {"failure": 5}
+
+    # a new password login does not buy new guesses, and the right code is refused too until the window passes
+    fresh_challenge = (await auth_stack.login(user)).json()["challengeToken"]
+    right = await auth_stack.http.post("/api/auth/login/2fa", json={
+        "challengeToken": fresh_challenge, "code": await user.authenticator.fresh_code()})
+    assert right.status_code == 429
+
+
+@pytest.mark.auth_env(AUTH_ATTEMPT_WINDOW_SECONDS="2", AUTH_CHALLENGE_SECONDS="60")
+async def test_ten_failures_lock_the_account_until_a_recovery_code_or_an_admin(auth_stack) -> None:
+    user = await auth_stack.enroll(await auth_stack.register())
+    tokens = await auth_stack.sign_in(user)
+    codes = await auth_stack.http.post("/api/auth/2fa/recovery-codes", json={"code": await user.authenticator.fresh_code()},
+                                       headers={"Authorization": f"Bearer {tokens['accessToken']}"})
+    assert codes.status_code == 201, codes.text
+    recovery = codes.json()["codes"]
+    assert len(recovery) == 10 and len(set(recovery)) == 10
+
+    challenge = (await auth_stack.login(user)).json()["challengeToken"]
+    wrong = user.authenticator.wrong_code()
+    failures = 0
+    while failures < 10:
+        answer = await auth_stack.http.post("/api/auth/login/2fa", json={"challengeToken": challenge, "code": wrong})
+        if answer.status_code == 429:
+            await asyncio.sleep(float(answer.headers["retry-after"]))
+            continue
+        assert answer.status_code == 401
+        failures += 1
+    assert "account.locked.v1" in await auth_stack.events_about(user.user_id, {"account.locked.v1"})
+
+    # locked: the right code gets the wrong code's answer, and the password step still looks normal
+    login = (await auth_stack.login(user)).json()
+    assert login["status"] == "2fa_required"
+    right = await auth_stack.http.post("/api/auth/login/2fa", json={
+        "challengeToken": login["challengeToken"], "code": await user.authenticator.fresh_code()})
+    assert right.status_code == 401 and right.json()["type"] == answer.json()["type"]
+
+    unlocked = await auth_stack.http.post("/api/auth/login/2fa", json={
+        "challengeToken": login["challengeToken"], "recoveryCode": recovery[0]})
+    assert unlocked.status_code == 200, unlocked.text
+    assert "account.unlocked.v1" in await auth_stack.events_about(user.user_id, {"account.unlocked.v1"})
+    again = (await auth_stack.login(user)).json()["challengeToken"]
+    reused = await auth_stack.http.post("/api/auth/login/2fa", json={"challengeToken": again, "recoveryCode": recovery[0]})
+    assert reused.status_code == 401  # a recovery code works once
+
+    # an admin can unlock too: lock again, then unlock through the admin API with an admin client
+    while True:
+        answer = await auth_stack.http.post("/api/auth/login/2fa", json={"challengeToken": again, "code": wrong})
+        if answer.status_code == 429:
+            await asyncio.sleep(float(answer.headers["retry-after"]))
+            continue
+        if await status_of(auth_stack, user.user_id) == "locked":
+            break
+    admin = auth_stack.create_client("--scope", "admin")
+    unlock = await auth_stack.http.post(f"/api/admin/users/{user.user_id}/unlock",
+                                        auth=(admin["clientId"], admin["clientSecret"]))
+    assert unlock.status_code == 204
+    assert await status_of(auth_stack, user.user_id) == "active"
+    not_admin = auth_stack.create_client("--scope", "verify")
+    refused = await auth_stack.http.post(f"/api/admin/users/{user.user_id}/unlock",
+                                         auth=(not_admin["clientId"], not_admin["clientSecret"]))
+    assert refused.status_code == 403
+
+
+BAD_REQUESTS = [
+    ("/api/auth/register", {"email": "x@example.com"}),
+    ("/api/auth/register", {"email": "not-an-email", "password": "long enough password"}),
+    ("/api/auth/register", {"email": "x@example.com", "password": 12345678901}),
+    ("/api/auth/login", {"email": "x@example.com"}),
+    ("/api/auth/login", ["email", "password"]),
+    ("/api/auth/login/2fa", {"challengeToken": "ch_unknown_challenge_token", "code": "12ab56"}),
+    ("/api/auth/login/2fa", {"challengeToken": "ch_unknown_challenge_token"}),
+    ("/api/auth/login/2fa", {"challengeToken": "ch_unknown_challenge_token", "code": "123456",
+                             "recoveryCode": "abcde-fghij"}),
+    ("/api/auth/login/2fa", {"challengeToken": "ch_unknown_challenge_token", "code": "123456"}),
+    ("/api/auth/verify-2fa-internal", {"email": "x@example.com", "code": 123456}),
+    ("/api/auth/token/refresh", {"refreshToken": "rt_not_a_real_refresh_token"}),
+    ("/api/auth/token/refresh", {}),
+]
+
+
+async def test_bad_input_gets_a_4xx_problem_never_a_500(auth_stack) -> None:
+    for path, body in BAD_REQUESTS:
+        answer = await auth_stack.http.post(path, json=body)
+        assert 400 <= answer.status_code < 500, (path, body, answer.status_code, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json", (path, body)
+    huge = await auth_stack.http.post("/api/auth/register", content=b'{"email": "' + b"a" * 2_000_000 + b'"}',
+                                      headers={"content-type": "application/json"})
+    assert huge.status_code == 413
+    not_json = await auth_stack.http.post("/api/auth/login", content=b"email=a&password=b",
+                                          headers={"content-type": "application/x-www-form-urlencoded"})
+    assert not_json.status_code == 422
+    garbage_token = await auth_stack.http.get("/api/auth/sessions", headers={"Authorization": "Bearer a.b.c"})
+    assert garbage_token.status_code == 401
+
+
+@pytest.mark.auth_env(AUTH_CHALLENGE_SECONDS="1")
+async def test_an_expired_challenge_is_refused(auth_stack) -> None:
+    user = await auth_stack.enroll(await auth_stack.register())
+    challenge = (await auth_stack.login(user)).json()["challengeToken"]
+    await asyncio.sleep(1.5)
+    answer = await auth_stack.http.post("/api/auth/login/2fa", json={
+        "challengeToken": challenge, "code": await user.authenticator.fresh_code()})
+    assert answer.status_code == 401 and answer.json()["type"].endswith("/invalid-challenge")
