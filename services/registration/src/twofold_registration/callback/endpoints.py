@@ -1,0 +1,46 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from twofold_common.errors import Problem, problem_responses
+
+from ..deps import RegistrationDep
+from . import service
+from .pages import page
+
+router = APIRouter(prefix="/api/auth", tags=["enrollment"])
+
+
+@router.get(
+    "/totp-callback",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}, "description": "A page for the person"},
+               303: {"description": "Back to the third-party app that started the setup (signed, no seed)"},
+               **problem_responses(400, 404, 409, 410, 422, 503)},
+)
+async def totp_callback(
+    request: Request,
+    registration: RegistrationDep,
+    reg_token: Annotated[str, Query(alias="regToken", min_length=10, max_length=200)],
+    success: Annotated[bool, Query()] = False,
+    seed: Annotated[str | None, Query(max_length=256)] = None,
+    code: Annotated[str | None, Query(pattern=r"^[0-9]{6,8}$")] = None,
+    seed_id: Annotated[str | None, Query(alias="seedId", max_length=255)] = None,
+    timestamp: Annotated[int | None, Query(ge=0)] = None,
+    error: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    """The authenticator provider calls this when the person accepted (with the seed) or declined."""
+    params = service.CallbackParams(success, reg_token, seed, code, seed_id, timestamp, error)
+    wants_html = "text/html" in request.headers.get("accept", "")
+    try:
+        outcome = await service.handle(registration, params)
+    except Problem as problem:
+        if not wants_html:
+            raise
+        return page(ok=False, title=problem.title, message=problem.detail or problem.title, status=problem.status)
+    if outcome.redirect_to:
+        return RedirectResponse(outcome.redirect_to, status_code=303)
+    if wants_html:
+        return page(ok=outcome.success, title="Done" if outcome.success else "Setup declined", message=outcome.message)
+    return JSONResponse({"success": outcome.success, "message": outcome.message})

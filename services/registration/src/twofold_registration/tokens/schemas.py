@@ -1,0 +1,48 @@
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic.alias_generators import to_camel
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class StartSetup(CamelModel):
+    provider: Literal["legitate", "native"] = "legitate"
+    # third-party apps: the app's own identifier of its user, and where to send the user back
+    account: str | None = Field(default=None, min_length=1, max_length=255)
+    email: EmailStr | None = None
+    callback_url: str | None = Field(default=None, max_length=2048)
+    # seed 001's request carried a ``token`` field (the account again); accepted and ignored
+    token: str | None = Field(default=None, max_length=320, exclude=True)
+
+
+class SetupStarted(CamelModel):
+    registration_token: str
+    provider: Literal["legitate", "native"]
+    expires_at: datetime
+    deep_link: str | None = None
+    otpauth_uri: str | None = None
+    qr_svg: str | None = None
+
+
+class ConfirmSetup(CamelModel):
+    registration_token: str = Field(min_length=10, max_length=200)
+    code: str = Field(pattern=r"^[0-9]{6,8}$")
+
+
+class RegistrationStatus(CamelModel):
+    status: Literal["pending", "completed", "rejected", "expired"]
+    provider: str
+    account: str | None
+    seed_id: str | None
+    created_at: datetime
+    expires_at: datetime
+    completed_at: datetime | None
+
+
+class SeedPickup(CamelModel):
+    seed: str = Field(description="base32 TOTP secret; store it encrypted, it is not shown again")
+    seed_id: str | None

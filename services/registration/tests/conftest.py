@@ -1,0 +1,88 @@
+"""Registration on real processes (vault, auth, registration), real PostgreSQL and Kafka.
+
+The test plays the person (with the provider simulator) and, for third-party
+apps, the gateway: it signs the internal token the gateway would send with an
+app's authenticated client id.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+import pytest
+
+from twofold_common.db import to_libpq_url
+from twofold_common.internal_auth import CLIENT_ID_HEADER, INTERNAL_AUTH_HEADER, InternalAuth
+from twofold_common.settings import DEV_INTERNAL_SECRET
+from twofold_common.testing.provider import SimpleTotp
+from twofold_common.testing.stack import ServiceStack
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Flow:
+    stack: ServiceStack
+    auth: httpx.AsyncClient
+    registration: httpx.AsyncClient
+    provider: SimpleTotp
+
+    async def new_user(self) -> dict:
+        email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+        answer = await self.auth.post("/api/auth/register", json={"email": email, "password": PASSWORD})
+        assert answer.status_code == 201, answer.text
+        return {**answer.json(), "email": email}
+
+    async def start_setup(self, setup_token: str, **body) -> httpx.Response:
+        return await self.registration.post("/api/auth/setup-2fa", json=body,
+                                            headers={"Authorization": f"Bearer {setup_token}"})
+
+    def as_app(self, client_id: str, service: str = "registration") -> dict[str, str]:
+        """The headers the gateway adds after checking an app's API key."""
+        return {INTERNAL_AUTH_HEADER: InternalAuth("gateway", DEV_INTERNAL_SECRET).token_for(service),
+                CLIENT_ID_HEADER: client_id}
+
+    async def follow(self, url: str, **headers: str) -> httpx.Response:
+        """The person's browser following the provider's redirect to our callback."""
+        async with httpx.AsyncClient(timeout=30) as browser:
+            return await browser.get(url, headers=headers)
+
+    async def login_status(self, email: str) -> str:
+        answer = await self.auth.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+        return answer.json()["status"]
+
+    async def registration_sql(self, query: str, *args):
+        conn = await asyncpg.connect(to_libpq_url(self.stack["registration"].env["REGISTRATION_DATABASE_URL"]))
+        try:
+            return await conn.fetch(query, *args)
+        finally:
+            await conn.close()
+
+    def create_client(self, *args: str) -> dict:
+        done = subprocess.run([sys.executable, "-m", "twofold_auth", "create-client", "--name", "app", *args],
+                              env={**self.stack["auth"].env, "PATH": "/usr/bin:/bin"}, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+async def flow(request: pytest.FixtureRequest, service_stack: ServiceStack) -> AsyncIterator[Flow]:
+    marker = request.node.get_closest_marker("registration_env")
+    # 10 s time steps (the vault's shortest) keep the waits for a fresh code short
+    await service_stack.start("vault", "auth", "registration",
+                              env={"registration": marker.kwargs if marker else {}, "vault": {"VAULT_TOTP_PERIOD": "10"}})
+    async with (httpx.AsyncClient(base_url=service_stack["auth"].url, timeout=30) as auth,
+                httpx.AsyncClient(base_url=service_stack["registration"].url, timeout=30) as registration):
+        yield Flow(service_stack, auth, registration, SimpleTotp(period=10))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "registration_env(**env): extra REGISTRATION_* settings")
