@@ -22,19 +22,9 @@ from twofold_common.db import to_libpq_url
 from twofold_common.kafka import dead_letter_topic
 from twofold_common.testing.infra import Infra
 from twofold_common.testing.processes import ServiceProcess, free_port
+from twofold_common.testing.waiting import eventually
 
 EVENTAPP = str(Path(__file__).with_name("eventapp.py"))
-
-
-async def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
-        await asyncio.sleep(interval)
 
 
 class Pair:
@@ -100,7 +90,7 @@ async def test_each_committed_event_is_handled_once_and_a_rolled_back_one_never(
     assert rejected.headers["content-type"] == "application/problem+json"
     assert (await pair.post("sentinel")).status_code == 201
 
-    delivered = await wait_for(lambda: _when(pair.deliveries(), lambda d: len(d) >= 21))
+    delivered = await eventually(lambda: _when(pair.deliveries(), lambda d: len(d) >= 21))
     assert delivered == {name: 1 for name in [*names, "sentinel"]}
     outbox = await pair.producer_sql("SELECT payload, published_at FROM outbox_events")
     assert len(outbox) == 21 and all(row["published_at"] is not None for row in outbox)
@@ -110,8 +100,8 @@ async def test_each_committed_event_is_handled_once_and_a_rolled_back_one_never(
     # the consumer sees every event twice and applies none of them twice.
     await pair.producer_sql("UPDATE outbox_events SET published_at = NULL")
     assert (await pair.post("after-resend")).status_code == 201
-    await wait_for(lambda: _when(pair.deliveries(), lambda d: "after-resend" in d))
-    await wait_for(lambda: _when(pair.producer_sql(
+    await eventually(lambda: _when(pair.deliveries(), lambda d: "after-resend" in d))
+    await eventually(lambda: _when(pair.producer_sql(
         "SELECT count(*) AS n FROM outbox_events WHERE published_at IS NULL"), lambda r: r[0]["n"] == 0))
     await asyncio.sleep(2)  # let the redelivered copies reach the consumer
     assert await pair.deliveries() == {name: 1 for name in [*names, "sentinel", "after-resend"]}
@@ -121,7 +111,7 @@ async def test_events_written_while_the_broker_is_down_all_arrive_once(pair: Pai
     if not infra.controllable:
         pytest.skip(f"the {infra.kind} stack cannot be stopped from a test")
     assert (await pair.post("before-outage")).status_code == 201
-    await wait_for(lambda: _when(pair.deliveries(), lambda d: "before-outage" in d))
+    await eventually(lambda: _when(pair.deliveries(), lambda d: "before-outage" in d))
 
     infra.stop_kafka()
     try:
@@ -136,7 +126,7 @@ async def test_events_written_while_the_broker_is_down_all_arrive_once(pair: Pai
     finally:
         infra.start_kafka()
 
-    delivered = await wait_for(lambda: _when(pair.deliveries(), lambda d: len(d) >= 11), timeout=120)
+    delivered = await eventually(lambda: _when(pair.deliveries(), lambda d: len(d) >= 11), timeout=120)
     assert delivered == {name: 1 for name in ["before-outage", *names]}
 
 
@@ -153,7 +143,7 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_partition_mov
         await producer.stop()
     assert (await pair.post("after-poison", group=group)).status_code == 201
 
-    delivered = await wait_for(lambda: _when(pair.deliveries(), lambda d: "after-poison" in d))
+    delivered = await eventually(lambda: _when(pair.deliveries(), lambda d: "after-poison" in d))
     assert delivered == {"after-poison": 1}
 
     dead = await _read_dead_letters(infra.kafka_bootstrap, dead_letter_topic("eventapp"), pair.topic, 2)

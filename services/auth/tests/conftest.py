@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -140,9 +139,7 @@ class AuthStack:
         return seen
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "twofold_auth", *args],
-                              env={**self.auth.env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
-                              timeout=60)
+        return self.auth.command(*args)
 
     def create_client(self, *args: str) -> dict:
         done = self.cli("create-client", "--name", "test app", "--callback-url", "https://app.example.com/cb", *args)

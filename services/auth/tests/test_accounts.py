@@ -8,10 +8,7 @@ import uuid
 from datetime import UTC, datetime
 
 from twofold_common.events import RegistrationCompleted
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from twofold_common.testing.http import bearer
 
 
 async def test_registration_completed_turns_2fa_on_once_and_third_party_events_are_ignored(auth_stack) -> None:

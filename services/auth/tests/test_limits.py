@@ -101,6 +101,8 @@ BAD_REQUESTS = [
     ("/api/auth/register", {"email": "not-an-email", "password": "long enough password"}),
     ("/api/auth/register", {"email": "x@example.com", "password": 12345678901}),
     ("/api/auth/login", {"email": "x@example.com"}),
+    ("/api/auth/login", {"email": "nul\u0000@example.com", "password": "a password"}),
+    ("/api/auth/signin-with-2fa", {"email": "nul\u0000@example.com", "password": "a password"}),
     ("/api/auth/login", ["email", "password"]),
     ("/api/auth/login/2fa", {"challengeToken": "ch_unknown_challenge_token", "code": "12ab56"}),
     ("/api/auth/login/2fa", {"challengeToken": "ch_unknown_challenge_token"}),

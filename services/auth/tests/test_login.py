@@ -6,10 +6,8 @@ import uuid
 
 import jwt
 
+from twofold_common.testing.http import bearer
 
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def test_no_session_is_possible_before_enrollment_completes(auth_stack) -> None:

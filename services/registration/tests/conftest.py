@@ -8,8 +8,6 @@ app's authenticated client id.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -66,9 +64,7 @@ class Flow:
             await conn.close()
 
     def create_client(self, *args: str) -> dict:
-        done = subprocess.run([sys.executable, "-m", "twofold_auth", "create-client", "--name", "app", *args],
-                              env={**self.stack["auth"].env, "PATH": "/usr/bin:/bin"}, capture_output=True,
-                              text=True, timeout=60)
+        done = self.stack["auth"].command("create-client", "--name", "app", *args)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -15,15 +15,7 @@ from aiokafka import AIOKafkaConsumer
 from twofold_common import redirect_signature
 from twofold_common.events import REGISTRATION_TOPIC
 from twofold_common.testing.processes import ServiceProcess, free_port
-
-
-async def wait_until(check, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := await check():
-            return result
-        await asyncio.sleep(0.2)
-    raise AssertionError("condition not met in time")
+from twofold_common.testing.waiting import eventually
 
 
 async def status_of(flow, token: str) -> str:
@@ -51,7 +43,7 @@ async def test_a_registration_survives_a_restart_between_setup_and_callback(flow
     assert answer.status_code == 200, answer.text
     assert await status_of(flow, body["registrationToken"]) == "completed"
     # auth heard of it through Kafka: the account is usable, and login points at the provider's seed id
-    assert await wait_until(lambda: _is(flow.login_status(user["email"]), "2fa_required"))
+    assert await eventually(lambda: _is(flow.login_status(user["email"]), "2fa_required"))
     login = (await flow.auth.post("/api/auth/login", json={"email": user["email"],
                                                            "password": "correct horse battery staple"})).json()
     assert login["totpSeedId"] == enrollment.seed_id and enrollment.seed_id in login["deepLink"]
@@ -139,7 +131,7 @@ async def test_native_enrollment_with_an_otpauth_uri_and_a_first_code(flow) -> N
         "registrationToken": body["registrationToken"], "code": totp.now()})
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["status"] == "completed"
-    assert await wait_until(lambda: _is(flow.login_status(user["email"]), "2fa_required"))
+    assert await eventually(lambda: _is(flow.login_status(user["email"]), "2fa_required"))
 
 
 async def test_third_party_apps_get_a_signed_redirect_without_the_seed(flow) -> None:
@@ -222,7 +214,7 @@ async def test_completion_while_the_broker_is_down_answers_at_once_and_auth_hear
         assert await flow.login_status(user["email"]) == "2fa_setup_required"
     finally:
         infra.start_kafka()
-    assert await wait_until(lambda: _is(flow.login_status(user["email"]), "2fa_required"), timeout=90)
+    assert await eventually(lambda: _is(flow.login_status(user["email"]), "2fa_required"), timeout=90)
 
 
 @pytest.mark.registration_env(REGISTRATION_SWEEP_INTERVAL_SECONDS="1")
@@ -231,7 +223,7 @@ async def test_the_sweeper_expires_overdue_tokens(flow) -> None:
     body = (await flow.start_setup(user["setupToken"])).json()
     await flow.registration_sql("UPDATE registrations SET expires_at = now() - interval '1 second' "
                                 "WHERE token_hash = sha256($1::bytea)", body["registrationToken"].encode())
-    assert await wait_until(lambda: _is(status_of(flow, body["registrationToken"]), "expired"))
+    assert await eventually(lambda: _is(status_of(flow, body["registrationToken"]), "expired"))
     assert (await flow.registration_sql("SELECT count(*) AS n FROM outbox_events "
                                         "WHERE event_type = 'registration.expired.v1'"))[0]["n"] == 1
 
@@ -241,7 +233,7 @@ async def test_deleting_the_user_cancels_their_pending_registrations(flow) -> No
     body = (await flow.start_setup(user["setupToken"])).json()
     callback, enrollment = flow.provider.accept(body["deepLink"])
     assert (await flow.follow(callback)).status_code == 200
-    assert await wait_until(lambda: _is(flow.login_status(user["email"]), "2fa_required"))
+    assert await eventually(lambda: _is(flow.login_status(user["email"]), "2fa_required"))
     login = (await flow.auth.post("/api/auth/login", json={"email": user["email"],
                                                            "password": "correct horse battery staple"})).json()
     tokens = (await flow.auth.post("/api/auth/login/2fa", json={
@@ -254,7 +246,7 @@ async def test_deleting_the_user_cancels_their_pending_registrations(flow) -> No
     deleted = await flow.auth.post("/api/auth/account/delete", headers={"Authorization": f"Bearer {tokens['accessToken']}"},
                                    json={"code": await _next_code(enrollment, enrollment.current_step() + 3)})
     assert deleted.status_code == 204, deleted.text
-    assert await wait_until(lambda: _is(status_of(flow, pending), "expired"))
+    assert await eventually(lambda: _is(status_of(flow, pending), "expired"))
     reason = await flow.registration_sql("SELECT status_reason FROM registrations WHERE token_hash = sha256($1::bytea)",
                                          pending.encode())
     assert reason[0]["status_reason"] == "user-deleted"

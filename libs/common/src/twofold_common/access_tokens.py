@@ -63,6 +63,7 @@ class TokenVerifier:
         self.min_refresh_interval = min_refresh_interval
         self._keys: dict[str, Any] = {}
         self._last_refresh = 0.0
+        self._refresh_failed = False
         self._lock = asyncio.Lock()
         if jwks:
             self._load(jwks)
@@ -87,7 +88,11 @@ class TokenVerifier:
                 response = await self.http.get(self.jwks_url)
                 response.raise_for_status()
                 self._load(response.json())
+                self._refresh_failed = False
             except (httpx.HTTPError, ValueError):
+                self._refresh_failed = True
+                # auth was busy or away: ask again after a second, not after the whole interval
+                self._last_refresh = time.monotonic() - self.min_refresh_interval + 1.0
                 if not self._keys:
                     raise ServiceUnavailable("Cannot fetch the signing keys.", code="jwks-unavailable") from None
 
@@ -102,6 +107,8 @@ class TokenVerifier:
             await self._refresh()
         key = self._keys.get(kid)
         if key is None:
+            if self._refresh_failed:  # unknown because auth could not be asked: try again later, not "invalid"
+                raise ServiceUnavailable("Cannot fetch the signing keys.", code="jwks-unavailable")
             raise Unauthorized("Invalid token.", code="invalid-token")
         try:
             claims = jwt.decode(

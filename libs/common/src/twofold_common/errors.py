@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .logging import current_request_id
@@ -143,6 +144,17 @@ def install_problem_handlers(app: FastAPI) -> None:
         code = title.lower().replace(" ", "-")
         return problem_response(exc.status_code, code, title, detail, instance=request.url.path,
                                 headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # SQLSTATE class 22 ("data exception": a NUL byte in text, a number out of range...) means the
+        # input was unfit for the column; the caller gets a 400, not the 500 of a failure of ours.
+        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig.__cause__, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith("22"):
+            return problem_response(400, "invalid-value", "Invalid value",
+                                    "A value in the request cannot be stored (for example a NUL character).",
+                                    instance=request.url.path)
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -42,6 +42,8 @@ class Event(BaseModel):
 
     type: ClassVar[str]
     topic: ClassVar[str]
+    # The services that handle it (the catalog; a test checks it against the services' handlers).
+    consumed_by: ClassVar[tuple[str, ...]] = ()
     registry: ClassVar[dict[str, type["Event"]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -86,6 +88,7 @@ class UserRegistered(UserEvent):
 class UserDeleted(UserEvent):
     type = "user.deleted.v1"
     topic = AUTH_TOPIC
+    consumed_by = ("registration", "vault")
 
 
 class TwoFactorEnabled(UserEvent):
@@ -97,11 +100,13 @@ class TwoFactorEnabled(UserEvent):
 class TwoFactorReset(UserEvent):
     type = "user.2fa_reset.v1"
     topic = AUTH_TOPIC
+    consumed_by = ("vault",)
 
 
 class SessionRevoked(UserEvent):
     type = "session.revoked.v1"
     topic = AUTH_TOPIC
+    consumed_by = ("gateway",)
     session_id: uuid.UUID
     reason: str
 
@@ -158,6 +163,7 @@ class RegistrationEvent(Event):
 class RegistrationCompleted(RegistrationEvent):
     type = "registration.completed.v1"
     topic = REGISTRATION_TOPIC
+    consumed_by = ("auth",)
     provider: Literal["legitate", "native"]
     seed_id: str
     completed_at: datetime

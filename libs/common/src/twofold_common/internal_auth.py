@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection
+
 import httpx
 import jwt
 from fastapi import Depends, Header
 
 from .errors import Forbidden, Unauthorized
+from .http import pooled_client
 from .logging import current_request_id
 
 INTERNAL_AUTH_HEADER = "X-Internal-Auth"
@@ -65,12 +67,7 @@ class InternalAuth:
             if request_id := current_request_id():
                 request.headers["X-Request-ID"] = request_id
 
-        return httpx.AsyncClient(
-            base_url=base_url,
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-            event_hooks={"request": [_sign]},
-        )
+        return pooled_client(base_url, timeout=timeout, event_hooks={"request": [_sign]})
 
 
 def internal_caller(get_auth: Callable[[], InternalAuth], allowed: Collection[str]) -> Callable[..., str]:

@@ -196,6 +196,7 @@ def create_service_app(
             await _shutdown(runtime, on_stop)
 
     app = FastAPI(title=title, lifespan=lifespan, **fastapi_kwargs)
+    app.state.handled_events = tuple(handlers or ())  # for the event catalog's consistency test
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(_health_router())

@@ -79,5 +79,10 @@ class ServiceProcess:
         self.stop()
         self.start()
 
+    def command(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run one of the service's commands (``python -m <module> ARGS``) with the service's settings."""
+        return subprocess.run([sys.executable, "-m", self.module, *args], env={**os.environ, **self.env},
+                              capture_output=True, text=True, timeout=timeout)
+
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -1,0 +1,80 @@
+"""The event catalog as an AsyncAPI 3.0 document: ``python -m twofold_common.catalog > docs/asyncapi.json``.
+
+Built from the event classes themselves (``Event.registry``), so the document
+and the code cannot disagree about names and fields.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from .events import AUTH_TOPIC, REGISTRATION_TOPIC, VAULT_TOPIC, CloudEvent, Event
+
+PUBLISHERS = {AUTH_TOPIC: "auth", REGISTRATION_TOPIC: "registration", VAULT_TOPIC: "vault"}
+
+
+def _message_name(event: type[Event]) -> str:
+    return event.__name__
+
+
+def asyncapi() -> dict[str, Any]:
+    events = sorted((e for e in Event.registry.values() if e.topic in PUBLISHERS), key=lambda e: e.type)
+    messages = {
+        _message_name(e): {
+            "name": e.type,
+            "title": e.__name__,
+            "summary": (e.__doc__ or "").strip().split("\n")[0] or e.type,
+            "contentType": "application/cloudevents+json",
+            "payload": {"allOf": [{"$ref": "#/components/schemas/CloudEvent"},
+                                  {"type": "object", "properties": {"type": {"const": e.type},
+                                                                    "data": {"$ref": f"#/components/schemas/{e.__name__}"}}}]},
+            "x-publisher": PUBLISHERS[e.topic],
+            "x-consumers": list(e.consumed_by),
+        }
+        for e in events
+    }
+    schemas: dict[str, Any] = {"CloudEvent": CloudEvent.model_json_schema(ref_template="#/components/schemas/{model}")}
+    for e in events:
+        schema = e.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[e.__name__] = schema
+    channels = {
+        topic.replace(".", "-"): {
+            "address": topic,
+            "description": f"Events published by {service} (Kafka key: the subject, for per-subject ordering).",
+            "messages": {_message_name(e): {"$ref": f"#/components/messages/{_message_name(e)}"}
+                         for e in events if e.topic == topic},
+        }
+        for topic, service in PUBLISHERS.items()
+    }
+    operations = {}
+    for topic, service in PUBLISHERS.items():
+        channel = topic.replace(".", "-")
+        operations[f"{service}-publishes"] = {
+            "action": "send", "channel": {"$ref": f"#/channels/{channel}"},
+            "messages": [{"$ref": f"#/channels/{channel}/messages/{_message_name(e)}"}
+                         for e in events if e.topic == topic],
+        }
+        for consumer in sorted({c for e in events if e.topic == topic for c in e.consumed_by}):
+            operations[f"{consumer}-consumes-{service}"] = {
+                "action": "receive", "channel": {"$ref": f"#/channels/{channel}"},
+                "messages": [{"$ref": f"#/channels/{channel}/messages/{_message_name(e)}"}
+                             for e in events if e.topic == topic and consumer in e.consumed_by],
+            }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {"title": "twofold events", "version": "1.0.0",
+                 "description": "Events between the twofold services: CloudEvents 1.0 in structured mode on Kafka, "
+                                "written through each service's transactional outbox. No event carries a secret."},
+        "defaultContentType": "application/cloudevents+json",
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages, "schemas": schemas},
+    }
+
+
+if __name__ == "__main__":
+    json.dump(asyncapi(), sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
