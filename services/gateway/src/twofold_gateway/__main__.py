@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from twofold_common.cli import run
 
 from .app import create_app

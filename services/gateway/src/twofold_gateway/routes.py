@@ -1,0 +1,115 @@
+"""The route table: every public path, the service that owns it, and who may call it.
+
+A public path is the owning service's path, unchanged.  What is not in this
+table is not routed, ``/internal/*`` above all: the answer is a 404 from the
+gateway, and the request reaches no service.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from twofold_common.errors import NotFound, Problem
+
+
+class Upstream(StrEnum):
+    AUTH = "auth"
+    REGISTRATION = "registration"
+
+
+class Policy(StrEnum):
+    OPEN = "open"  # no credentials
+    SESSION = "session"  # an access token of a session that is not revoked
+    ENROLLMENT = "enrollment"  # a setup token, an access token, or an app's API key
+    ADMIN = "admin"  # an operator client's HTTP Basic credentials, which auth checks itself
+    APP = "app"  # a third-party app's API key (HTTP Basic client_id:client_secret)
+
+
+_PARAMETER = re.compile(r"\{([a-z_]+)\}")
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # a template: /api/auth/sessions/{session_id}
+    upstream: Upstream
+    policy: Policy
+    scope: str | None = None  # what an app's API key needs here
+    rate_limited: bool = False  # per-ip limit, for routes anyone may call
+    pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        regex = _PARAMETER.sub(r"(?P<\1>[^/]+)", re.escape(self.path).replace(r"\{", "{").replace(r"\}", "}"))
+        object.__setattr__(self, "pattern", re.compile(regex))
+
+    def matches(self, path: str) -> bool:
+        found = self.pattern.fullmatch(path)
+        # "." and ".." would be folded away by a URL parser on the way, landing on another path.
+        return found is not None and not any(value in (".", "..") for value in found.groupdict().values())
+
+
+class MethodNotAllowed(Problem):
+    status, code, title = 405, "method-not-allowed", "Method not allowed"
+
+
+class RouteTable:
+    def __init__(self, routes: list[Route]) -> None:
+        self.routes = routes
+
+    def find(self, method: str, path: str) -> Route:
+        allowed = [route for route in self.routes if route.matches(path)]
+        for route in allowed:
+            if route.method == method:
+                return route
+        if allowed:
+            methods = ", ".join(sorted({route.method for route in allowed}))
+            raise MethodNotAllowed(f"{path} answers {methods}.", headers={"Allow": methods})
+        raise NotFound("No such endpoint.", code="not-found")
+
+    def of(self, upstream: Upstream) -> list[Route]:
+        return [route for route in self.routes if route.upstream is upstream]
+
+
+AUTH, REGISTRATION = Upstream.AUTH, Upstream.REGISTRATION
+OPEN, SESSION, ENROLLMENT, ADMIN, APP = Policy.OPEN, Policy.SESSION, Policy.ENROLLMENT, Policy.ADMIN, Policy.APP
+
+ROUTES = RouteTable([
+    # auth: the two-step login, the seed-compatible login, refresh
+    Route("POST", "/api/auth/register", AUTH, OPEN, rate_limited=True),
+    Route("POST", "/api/auth/login", AUTH, OPEN, rate_limited=True),
+    Route("POST", "/api/auth/login/2fa", AUTH, OPEN, rate_limited=True),
+    Route("POST", "/api/auth/verify-2fa-internal", AUTH, OPEN, rate_limited=True),
+    Route("POST", "/api/auth/signin-with-2fa", AUTH, OPEN, rate_limited=True),
+    Route("POST", "/api/auth/token/refresh", AUTH, OPEN, rate_limited=True),
+    # read by every verifier of our tokens, often: cheap and not limited
+    Route("GET", "/.well-known/jwks.json", AUTH, OPEN),
+    # auth: what a signed-in person does
+    Route("POST", "/api/auth/verify-2fa", AUTH, SESSION),
+    Route("POST", "/api/auth/logout", AUTH, SESSION),
+    Route("GET", "/api/auth/sessions", AUTH, SESSION),
+    Route("DELETE", "/api/auth/sessions", AUTH, SESSION),
+    Route("DELETE", "/api/auth/sessions/{session_id}", AUTH, SESSION),
+    Route("GET", "/api/auth/2fa/status", AUTH, SESSION),
+    Route("POST", "/api/auth/2fa/recovery-codes", AUTH, SESSION),
+    Route("POST", "/api/auth/2fa/re-enroll", AUTH, SESSION),
+    Route("POST", "/api/auth/account/delete", AUTH, SESSION),
+    Route("GET", "/api/auth/audit", AUTH, SESSION),
+    # auth: operators
+    Route("GET", "/api/admin/audit", AUTH, ADMIN),
+    Route("GET", "/api/admin/adoption", AUTH, ADMIN),
+    Route("POST", "/api/admin/users/{user_id}/unlock", AUTH, ADMIN),
+    # auth: third-party apps
+    Route("POST", "/api/v1/verify", AUTH, APP, scope="verify"),
+    # registration: enrollment, by a person or for an app's user
+    Route("POST", "/api/auth/setup-2fa", REGISTRATION, ENROLLMENT, scope="setup"),
+    Route("GET", "/api/auth/registrations/{registration_token}", REGISTRATION, ENROLLMENT, scope="status"),
+    Route("POST", "/api/auth/setup-2fa/confirm", REGISTRATION, OPEN, rate_limited=True),
+    # the provider's redirect of the person's browser (its query carries a seed: never logged)
+    Route("GET", "/api/auth/totp-callback", REGISTRATION, OPEN, rate_limited=True),
+    Route("POST", "/api/v1/setup", REGISTRATION, APP, scope="setup"),
+    Route("GET", "/api/v1/registrations/{registration_token}", REGISTRATION, APP, scope="status"),
+    # seed mode (opt-in per app, checked by registration): the new seed once
+    Route("POST", "/api/v1/registrations/{registration_token}/seed", REGISTRATION, APP, scope="setup"),
+])

@@ -1,0 +1,88 @@
+"""The public API in one document: what it promises, what it hides, and that its references resolve."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twofold_gateway.openapi import merge_documents
+from twofold_gateway.routes import ROUTES, Policy, Route, RouteTable, Upstream
+
+PROBLEM = {"type": "object", "properties": {"type": {"type": "string"}}, "required": ["type"]}
+OWN = {"openapi": "3.1.0", "paths": {}, "components": {"schemas": {"ProblemDetail": PROBLEM}}}
+
+
+def refs(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        found = {value["$ref"]} if isinstance(value.get("$ref"), str) else set()
+        return found.union(*(refs(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(refs(v) for v in value))
+    return set()
+
+
+def operation(schema: str, *headers: str) -> dict:
+    return {"parameters": [{"in": "header", "name": h, "schema": {"type": "string"}} for h in headers],
+            "responses": {"200": {"description": "ok", "content": {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{schema}"}}}},
+                "422": {"description": "Validation Error", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}}}}
+
+
+def test_schemas_of_the_same_name_merge_when_equal_and_are_prefixed_when_not() -> None:
+    table = RouteTable([Route("GET", "/a/{x}", Upstream.AUTH, Policy.SESSION),
+                        Route("GET", "/b", Upstream.REGISTRATION, Policy.OPEN, rate_limited=True)])
+    shared = {"type": "object", "properties": {"id": {"type": "string"}}}
+    documents = {
+        "auth": {"paths": {"/a/{item_id}": {"get": operation("Item", "authorization", "X-Internal-Auth")},
+                           "/internal/secret": {"post": operation("Secret")}},
+                 "components": {"schemas": {"Item": {"type": "object", "properties": {
+                     "shared": {"$ref": "#/components/schemas/Shared"}}},
+                     "Shared": shared, "Secret": {"type": "object"}, "HTTPValidationError": {"type": "object"}}}},
+        "registration": {"paths": {"/b": {"get": operation("Item", "X-Twofold-Client-Id")}},
+                         "components": {"schemas": {"Item": {"type": "string"}, "Shared": shared}}},
+    }
+    merged = merge_documents(documents, table, own=OWN, title="t", version="1")
+    assert set(merged["paths"]) == {"/a/{item_id}", "/b"}
+    schemas = merged["components"]["schemas"]
+    assert set(schemas) == {"auth_Item", "registration_Item", "Shared", "ProblemDetail"}
+    assert refs(merged) <= {f"#/components/schemas/{name}" for name in schemas}
+    a, b = merged["paths"]["/a/{item_id}"]["get"], merged["paths"]["/b"]["get"]
+    assert a["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/auth_Item")
+    assert "parameters" not in a and "parameters" not in b  # credentials and internal headers are not public
+    assert a["security"] == [{"accessToken": []}] and b["security"] == []
+    assert {"401", "403", "502", "503", "504"} <= set(a["responses"]) and "429" not in a["responses"]
+    assert "retry-after" in {h.lower() for h in b["responses"]["429"]["headers"]}
+    assert "application/problem+json" in a["responses"]["422"]["content"]
+
+
+async def test_the_public_document_lists_every_route_and_nothing_internal(world) -> None:
+    answer = await world.http.get("/openapi.json")
+    assert answer.status_code == 200, answer.text
+    document = answer.json()
+    documented = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+    assert {(r.method, r.path) for r in ROUTES.routes} <= documented
+    assert documented - {(r.method, r.path) for r in ROUTES.routes} == {("GET", "/readyz"), ("GET", "/openapi.json")}
+    schemas = document["components"]["schemas"]
+    assert refs(document) <= {f"#/components/schemas/{name}" for name in schemas}
+    assert not {"ClientCredentials", "ClientForRedirects", "HTTPValidationError"} & set(schemas)
+    assert set(document["components"]["securitySchemes"]) == {"accessToken", "apiKey"}
+    for path, item in document["paths"].items():
+        for method, op in item.items():
+            where = f"{method.upper()} {path}"
+            assert op["responses"] and all(r.get("description") for r in op["responses"].values()), where
+            for parameter in op.get("parameters", []):
+                assert parameter["in"] != "header" or parameter["name"].lower() == "user-agent", where
+            for status, response in op["responses"].items():
+                if status.startswith(("4", "5")) and path != "/readyz":
+                    assert "application/problem+json" in response.get("content", {}), (where, status)
+    route = {(r.method, r.path): r for r in ROUTES.routes}
+    for (method, path), r in route.items():
+        responses = document["paths"][path][method.lower()]["responses"]
+        assert {"502", "503", "504"} <= set(responses)
+        if r.policy in (Policy.SESSION, Policy.ENROLLMENT, Policy.APP):
+            assert {"401", "403"} <= set(responses), path
+        if r.rate_limited:
+            assert "Retry-After" in responses["429"]["headers"], path
+
+    docs = await world.http.get("/docs")
+    assert docs.status_code == 200 and "/openapi.json" in docs.text
