@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from urllib.parse import parse_qs, urlsplit
 
 import pyotp
