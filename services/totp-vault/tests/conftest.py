@@ -25,7 +25,7 @@ import pytest
 from twofold_common.db import to_libpq_url
 from twofold_common.internal_auth import InternalAuth
 from twofold_common.testing.infra import Infra
-from twofold_common.testing.plugin import database_url_for
+from twofold_common.testing.infra import database_url_for
 from twofold_common.testing.processes import ServiceProcess, free_port
 
 INTERNAL_SECRET = "vault-tests-internal-secret-0123456789abcdef"

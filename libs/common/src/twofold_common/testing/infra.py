@@ -13,9 +13,15 @@ import os
 import shlex
 import shutil
 import subprocess
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+
+from twofold_common.db import to_libpq_url
 
 
 def repo_root(start: Path | None = None) -> Path:
@@ -107,3 +113,27 @@ def provide_infra(root: Path) -> Infra:
     if os.environ.get("TWOFOLD_TEST_NATIVE") != "1" and _docker_reachable():
         return _from_containers()
     return _from_native(root)
+
+
+def database_url_for(infra: Infra, name: str) -> str:
+    return sa.make_url(infra.pg_admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def new_database(infra: Infra, prefix: str = "t") -> str:
+    """A fresh, empty database on the server; its name starts with ``prefix``."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(to_libpq_url(infra.pg_admin_url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return database_url_for(infra, name)
+
+
+async def drop_databases(infra: Infra, urls: list[str]) -> None:
+    admin = await asyncpg.connect(to_libpq_url(infra.pg_admin_url))
+    try:
+        for url in urls:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{sa.make_url(url).database}" WITH (FORCE)')
+    finally:
+        await admin.close()

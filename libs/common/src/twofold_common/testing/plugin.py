@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
-import sqlalchemy as sa
 
-from twofold_common.db import to_libpq_url
-
-from .infra import Infra, provide_infra, repo_root
+from .infra import Infra, drop_databases, new_database, provide_infra, repo_root
 from .stack import ServiceStack
 
 
@@ -28,32 +23,17 @@ def kafka_bootstrap(infra: Infra) -> str:
     return infra.kafka_bootstrap
 
 
-def database_url_for(infra: Infra, name: str) -> str:
-    return sa.make_url(infra.pg_admin_url).set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture
 async def create_database(infra: Infra) -> AsyncIterator[Callable[..., Awaitable[str]]]:
     """A factory of fresh, empty databases on the test server, dropped after the test."""
     created: list[str] = []
 
     async def make(prefix: str = "t") -> str:
-        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-        admin = await asyncpg.connect(to_libpq_url(infra.pg_admin_url))
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
-        created.append(name)
-        return database_url_for(infra, name)
+        created.append(await new_database(infra, prefix))
+        return created[-1]
 
     yield make
-    admin = await asyncpg.connect(to_libpq_url(infra.pg_admin_url))
-    try:
-        for name in created:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await drop_databases(infra, created)
 
 
 @pytest.fixture
