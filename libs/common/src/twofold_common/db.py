@@ -7,10 +7,13 @@ commits with the state change or not at all.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -27,17 +30,41 @@ def to_libpq_url(url: str) -> str:
     return "postgresql://" + to_asyncpg_url(url)[len("postgresql+asyncpg://") :]
 
 
+# A connection that sat in the pool longer than this is pinged before use (a restarted server or a
+# network device may have dropped it).  SQLAlchemy's pool_pre_ping would ping on every checkout: with
+# asyncpg that is three round trips (begin, ";", rollback), more than some requests' own work.
+IDLE_PING_SECONDS = 10.0
+
+
+def _ping_connections_that_sat_idle(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is not None and time.monotonic() - idle_since > IDLE_PING_SECONDS:
+            try:
+                dbapi_connection.ping()
+            except Exception as exc:
+                raise DisconnectionError("pooled connection is gone") from exc  # the pool opens a new one
+
+
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20, echo: bool = False) -> None:
         self.url = to_asyncpg_url(url)
         self.engine: AsyncEngine = create_async_engine(
             self.url,
+            # A fixed pool: under load, connections opened beyond it were closed again at once, and each
+            # new one costs a TLS probe, SCRAM and a backend fork (the benchmark showed the churn).
+            # Past the pool, a request waits for a connection.
             pool_size=pool_size,
-            max_overflow=pool_size,
-            pool_pre_ping=True,
+            max_overflow=0,
             pool_recycle=1800,
             echo=echo,
         )
+        _ping_connections_that_sat_idle(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
 
     @asynccontextmanager

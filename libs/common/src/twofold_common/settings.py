@@ -39,7 +39,7 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
 
     database_url: str | None = None
-    database_pool_size: int = 10
+    database_pool_size: int = 20
     migrate_on_start: bool = True
 
     kafka_bootstrap: str = "127.0.0.1:59092"
