@@ -4,6 +4,7 @@ from twofold_common.access_tokens import TokenVerifier
 from twofold_common.events import AUTH_TOPIC, Event, RegistrationCompleted
 from twofold_common.runtime import Runtime, RuntimeDep, create_service_app
 
+from . import audit
 from .accounts import endpoints as accounts
 from .accounts.service import on_registration_completed
 from .attempts import AttemptLimiter
@@ -44,6 +45,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             vault=VaultClient(vault_http),
         )
         runtime.every(settings.cleanup_interval_seconds, "auth-cleanup", delete_expired)
+        runtime.every(settings.audit_seal_interval_seconds, "audit-seal", audit.seal)
 
     async def stop(runtime: Runtime) -> None:
         await runtime.state["vault_http"].aclose()

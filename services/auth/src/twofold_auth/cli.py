@@ -68,19 +68,19 @@ def list_clients(settings: AuthSettings, argv: list[str]) -> None:
 
 
 def verify_audit(settings: AuthSettings, argv: list[str]) -> None:
-    async def main() -> int | None:
+    async def main() -> tuple[int | None, int]:
         db = _database(settings)
         try:
             async with db.transaction() as session:
-                return await audit.verify_chain(session)
+                return await audit.verify_chain(session), await audit.unsealed(session)
         finally:
             await db.dispose()
 
-    broken = asyncio.run(main())
+    broken, waiting = asyncio.run(main())
     if broken is not None:
         print(f"audit chain broken at row {broken}", file=sys.stderr)
         sys.exit(1)
-    print("audit chain intact")
+    print(f"audit chain intact; {waiting} newer rows not sealed yet")
 
 
 COMMANDS = {"create-client": create_client, "list-clients": list_clients, "verify-audit": verify_audit}

@@ -100,7 +100,10 @@ audit_log = sa.Table(
     sa.Column("user_agent", sa.String(512), nullable=True),
     sa.Column("details", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    # sha256(prev_hash || canonical row): editing or deleting a row breaks every later hash
-    sa.Column("prev_hash", sa.LargeBinary(32), nullable=False),
-    sa.Column("hash", sa.LargeBinary(32), nullable=False),
+    # Set when the row is sealed (audit.seal): its place in the chain, and
+    # sha256(prev_hash || canonical row), so editing or deleting a row breaks every later hash.
+    sa.Column("seq", sa.BigInteger, nullable=True, unique=True),
+    sa.Column("prev_hash", sa.LargeBinary(32), nullable=True),
+    sa.Column("hash", sa.LargeBinary(32), nullable=True),
+    sa.Index("audit_log_unsealed", "id", postgresql_where=sa.text("seq IS NULL")),
 )
