@@ -40,6 +40,15 @@ async def test_twenty_parallel_wrong_codes_get_at_most_five_evaluations(auth_sta
     assert right.status_code == 429
 
 
+async def _within_the_limit(auth_stack, body: dict):
+    """The answer to a second factor once the attempt limit lets it through (the failures before count)."""
+    while True:
+        answer = await auth_stack.http.post("/api/auth/login/2fa", json=body)
+        if answer.status_code != 429:
+            return answer
+        await asyncio.sleep(float(answer.headers["retry-after"]))
+
+
 @pytest.mark.auth_env(AUTH_ATTEMPT_WINDOW_SECONDS="2", AUTH_CHALLENGE_SECONDS="60")
 async def test_ten_failures_lock_the_account_until_a_recovery_code_or_an_admin(auth_stack) -> None:
     user = await auth_stack.enroll(await auth_stack.register())
@@ -65,12 +74,12 @@ async def test_ten_failures_lock_the_account_until_a_recovery_code_or_an_admin(a
     # locked: the right code gets the wrong code's answer, and the password step still looks normal
     login = (await auth_stack.login(user)).json()
     assert login["status"] == "2fa_required"
-    right = await auth_stack.http.post("/api/auth/login/2fa", json={
-        "challengeToken": login["challengeToken"], "code": await user.authenticator.fresh_code()})
+    right = await _within_the_limit(auth_stack, {"challengeToken": login["challengeToken"],
+                                                 "code": await user.authenticator.fresh_code()})
     assert right.status_code == 401 and right.json()["type"] == answer.json()["type"]
 
-    unlocked = await auth_stack.http.post("/api/auth/login/2fa", json={
-        "challengeToken": login["challengeToken"], "recoveryCode": recovery[0]})
+    unlocked = await _within_the_limit(auth_stack, {"challengeToken": login["challengeToken"],
+                                                    "recoveryCode": recovery[0]})
     assert unlocked.status_code == 200, unlocked.text
     assert "account.unlocked.v1" in await auth_stack.events_about(user.user_id, {"account.unlocked.v1"})
     again = (await auth_stack.login(user)).json()["challengeToken"]

@@ -1,14 +1,18 @@
 """argon2id password hashing, off the event loop.
 
 One hash costs tens of milliseconds of CPU; run on the loop it would stall
-every other request of the process, so it runs in a worker thread.  An
-unknown email still costs one verification against a dummy hash, so the
-answer time does not tell whether the account exists.
+every other request of the process, so it runs in a worker thread.  The
+threads are few (``password_hash_threads``, about the cores the process may
+use): more would not hash faster, and each running hash holds its
+``argon2_memory_kib`` of memory.  An unknown email still costs one verification
+against a dummy hash, so the answer time does not tell whether the account
+exists.
 """
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -24,9 +28,13 @@ class Passwords:
             parallelism=settings.argon2_parallelism,
         )
         self._dummy = self._hasher.hash("not-a-password: equalizes the time of unknown-email logins")
+        self._threads = ThreadPoolExecutor(settings.password_hash_threads, thread_name_prefix="argon2")
+
+    async def _run(self, work, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._threads, work, *args)
 
     async def hash(self, password: str) -> str:
-        return await asyncio.to_thread(self._hasher.hash, password)
+        return await self._run(self._hasher.hash, password)
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         def check() -> bool:
@@ -35,7 +43,7 @@ class Passwords:
             except (VerifyMismatchError, VerificationError, InvalidHashError):
                 return False
 
-        return await asyncio.to_thread(check)
+        return await self._run(check)
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)

@@ -1,6 +1,6 @@
 from typing import ClassVar
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from twofold_common.settings import ServiceSettings, SettingsError
@@ -38,6 +38,8 @@ class AuthSettings(ServiceSettings):
     argon2_memory_kib: int = 19_456
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
+    # hashes computed at once: about the CPU cores the process may use (each holds argon2_memory_kib)
+    password_hash_threads: int = Field(default=2, ge=1, le=64)
 
     # second factor: 5 attempts per 15 minutes; 10 failures in an hour lock the account
     attempt_limit: int = 5
@@ -51,6 +53,8 @@ class AuthSettings(ServiceSettings):
 
     vault_url: str = "http://127.0.0.1:8003"
     cleanup_interval_seconds: float = 300.0
+    # how long a new audit row waits to be chained (and is open to an undetected edit)
+    audit_seal_interval_seconds: float = Field(default=1.0, gt=0)
 
     @model_validator(mode="after")
     def _signing_keys_are_real(self) -> "AuthSettings":
