@@ -118,6 +118,7 @@ max_connections = 200
 shared_buffers = 128MB
 fsync = on                # durability: the data must survive stop/start and crashes
 synchronous_commit = on
+track_commit_timestamp = on   # bench/ measures event propagation from commit to commit
 EOF
   log "starting postgres on 127.0.0.1:$PG_PORT"
   # 9>&-: the server must not inherit (and hold forever) our lock fd.
