@@ -655,8 +655,10 @@ def markdown(result: dict) -> str:
     yes = {True: "yes", False: "**no**", None: "–"}
     lines = [
         f"# Benchmark ({result['mode']}, {result['startedAt']})", "",
-        f"{result['machine']['cores']} cores, everything on one machine; load from {result['loadGenerator']['tool']} "
-        "(a separate process; its CPU is the `k6` column of *cores used*).", "",
+        f"{result['machine']['cores']} cores, everything on one machine. Load from {result['loadGenerator']['tool']}, "
+        "a separate process that drives every measured request, the two steps of a login included (its CPU is "
+        "the `k6` row below). Setup (registrations, the sessions of scenario 3) and the timed trickle of "
+        "scenario 5 are sent by the Python driver, outside every measured figure (the `bench-driver` row).", "",
         "## Bounds measured in this run", "",
         "| bound | figure |", "| --- | --- |",
         f"| argon2id hash, production parameters | median {bounds['argon2']['medianMs']} ms "
