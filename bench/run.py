@@ -1,6 +1,6 @@
 """The benchmark: a fresh stack on this machine, its hot paths under load, each beside its bound.
 
-    ./stack bench            # the full run (about 5 minutes)
+    ./stack bench            # the full run (about 4 minutes)
     ./stack bench --smoke    # a few seconds per scenario, no targets: CI runs it so the harness can't rot
 
 Starts PostgreSQL and Kafka (``deploy/native/infra.sh``) and the four services as their own processes
@@ -34,7 +34,7 @@ import tempfile
 import time
 import uuid
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -421,9 +421,6 @@ class Driver:
                                                               "code": person.enrollment.code_at(step)})
         return pair["refreshToken"]
 
-    async def gather(self, coroutines) -> list:
-        return await asyncio.gather(*coroutines)
-
     async def aclose(self) -> None:
         await self.api.aclose()
 
@@ -545,10 +542,10 @@ async def bench(mode: Mode, profile: Path | None) -> dict:
         say(f"setup ({users + mode.sessions + 2 * mode.trickle} people, {mode.accounts} app accounts)")
         app = driver.create_app()
         authorization = "Basic " + base64.b64encode(f"{app['clientId']}:{app['clientSecret']}".encode()).decode()
-        people = await driver.gather(driver.person() for _ in range(users + mode.sessions + 2 * mode.trickle))
+        people = await asyncio.gather(*(driver.person() for _ in range(users + mode.sessions + 2 * mode.trickle)))
         login_people, session_people = people[:users], people[users:users + mode.sessions]
         idle_people, loaded_people = people[users + mode.sessions::2], people[users + mode.sessions + 1::2]
-        accounts = await driver.gather(driver.app_account(authorization, f"acct-{i}") for i in range(mode.accounts))
+        accounts = await asyncio.gather(*(driver.app_account(authorization, f"acct-{i}") for i in range(mode.accounts)))
 
         say("scenario 4, provider callbacks")
         enrolled = [*login_people, *session_people, *accounts]
@@ -570,7 +567,7 @@ async def bench(mode: Mode, profile: Path | None) -> dict:
         }, vus=mode.vus["verify"], seconds=mode.seconds)
 
         await wait_for_fresh_step([*login_people, *session_people])
-        tokens = await driver.gather(driver.refresh_token(p) for p in session_people)
+        tokens = await asyncio.gather(*(driver.refresh_token(p) for p in session_people))
 
         say("scenario 1, full logins (and scenario 5 under it)")
         logins = load.run("login", {"users": [{"email": p.email, "password": PASSWORD,
@@ -687,7 +684,8 @@ def markdown(result: dict) -> str:
                      f"| {v['bound']} | {v['ratio']} | {TARGETS[key]} | {yes[v['met']]} |")
     memory = verdict["memory"]
     lines += [
-        "", "Ratios: throughput ÷ bound; for propagation, the bound's latency ÷ the measured p50 (1.0 = at the bound). "
+        "", "Ratios: throughput ÷ bound; for propagation, the bound's latency ÷ the measured p50 "
+        "(1.0 = at the bound). "
         f"Scenario 2 answers: {result['verify']['rejected']} of {result['verify']['operations']} checks were "
         "correctly refused (a code already used in its time step), the rest accepted.", "",
         "## 6. Memory (MiB; Python services and Kafka RSS, PostgreSQL PSS of all its processes) and CPU", "",
