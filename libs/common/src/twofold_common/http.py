@@ -106,8 +106,8 @@ KEEPALIVE_EXPIRY_SECONDS = 2.0
 
 
 class _ServiceTransport(AiohttpTransport):
-    """httpx's API over aiohttp's connections (in the benchmark 0.34 ms of CPU per call against 1.4 ms with
-    httpx's own transport); a connect that failed is tried once more, as nothing reached the service."""
+    """httpx's API over aiohttp's connections (about 0.34 ms of CPU per call against 1.4 ms with httpx's own
+    transport: bench/http_clients.py); a connect that failed is tried once more, as nothing reached the service."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:

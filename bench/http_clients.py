@@ -1,0 +1,114 @@
+"""CPU per request of the HTTP clients a service can use to call another: httpx, httpx over aiohttp, aiohttp.
+
+    uv run --frozen python bench/http_clients.py [--requests 4000] [--concurrency 32]
+
+Starts a minimal uvicorn server (its own process, the services' loop and parser), then each client
+sends the same JSON POSTs with ``--concurrency`` in flight; the figure is this process's CPU time per
+request (the server's is the same for all).  Why the gateway forwards with aiohttp and the calls
+between services use httpx-aiohttp's transport.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import httpx
+import uvloop
+
+from twofold_common.http import pooled_client
+from twofold_common.testing.processes import free_port
+
+SERVER = """
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+async def answer(request):
+    await request.body()
+    return JSONResponse({"accessToken": "a" * 300, "refreshToken": "r" * 50})
+
+app = Starlette(routes=[Route("/r", answer, methods=["POST"])])
+"""
+BODY = b'{"refreshToken": "' + b"z" * 60 + b'"}'
+
+
+def cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def measure(send, requests: int, concurrency: int) -> tuple[float, float]:
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with slots:
+            await send()
+
+    await asyncio.gather(*(one() for _ in range(200)))  # connections open, caches warm
+    started_cpu, started = cpu(), time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(requests)))
+    return (cpu() - started_cpu) / requests * 1000, requests / (time.perf_counter() - started)
+
+
+async def with_httpx(url: str, requests: int, concurrency: int, transport: str) -> tuple[float, float]:
+    if transport == "aiohttp":
+        client = pooled_client(url, timeout=10)  # the services' client: httpx's API, aiohttp's connections
+    else:
+        client = httpx.AsyncClient(base_url=url, timeout=10, limits=httpx.Limits(max_connections=100),
+                                   transport=httpx.AsyncHTTPTransport(retries=1))
+    async with client:
+        async def send() -> None:
+            (await client.post("/r", content=BODY, headers={"content-type": "application/json"})).raise_for_status()
+
+        return await measure(send, requests, concurrency)
+
+
+async def with_aiohttp(url: str, requests: int, concurrency: int) -> tuple[float, float]:
+    async with aiohttp.ClientSession(url, connector=aiohttp.TCPConnector(limit=100)) as session:
+        async def send() -> None:
+            async with session.post("/r", data=BODY, headers={"content-type": "application/json"}) as answer:
+                answer.raise_for_status()
+                await answer.read()
+
+        return await measure(send, requests, concurrency)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    port = free_port()
+    work = Path(__file__).resolve().parent
+    server = subprocess.Popen([sys.executable, "-c", SERVER + f"\nimport uvicorn\nuvicorn.run(app, port={port}, "
+                               "log_level='warning', access_log=False, loop='uvloop', http='httptools')"], cwd=work)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.get(url + "/r")
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        runs = {
+            "httpx (its own transport)": lambda: with_httpx(url, args.requests, args.concurrency, "httpx"),
+            "httpx over aiohttp (pooled_client)": lambda: with_httpx(url, args.requests, args.concurrency, "aiohttp"),
+            "aiohttp": lambda: with_aiohttp(url, args.requests, args.concurrency),
+        }
+        for name, run in runs.items():
+            ms, rate = uvloop.run(run())
+            print(f"{name:38s} {ms:6.3f} ms CPU per request, {rate:7.0f} requests/s")
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+if __name__ == "__main__":
+    main()
