@@ -131,24 +131,25 @@ def _cpu_seconds(pid: int, *, ended_children: bool = False) -> float:
         return 0.0
 
 
-def _memory_mib(pid: int, kind: str) -> float:
-    """``Rss``, or ``Pss`` (shared pages divided among the processes that map them), in MiB."""
-    # status is cheap to read; smaps_rollup walks every mapping (costly for a JVM), so only for PSS
-    source, key = (f"/proc/{pid}/status", "VmRSS:") if kind == "Rss" else (f"/proc/{pid}/smaps_rollup", "Pss:")
+def _status_kib(pid: int) -> dict[str, int]:
+    """The memory lines of /proc/<pid>/status (cheap to read, unlike smaps), in KiB."""
     try:
-        for line in Path(source).read_text().splitlines():
-            if line.startswith(key):
-                return int(line.split()[1]) / 1024
+        return {line.split(":")[0]: int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text()
+                .splitlines() if line.startswith("Rss")}
     except OSError:
-        pass
-    return 0.0
+        return {}
+
+
+def _rss_mib(pid: int) -> float:
+    status = _status_kib(pid)
+    return sum(status.get(k, 0) for k in ("RssAnon", "RssFile", "RssShmem")) / 1024
 
 
 @dataclass
 class Watched:
     name: str
     pid: int
-    tree: bool = False   # PostgreSQL: the postmaster and its backends, memory as PSS so shared buffers count once
+    tree: bool = False   # PostgreSQL: the postmaster and its backends; what they share is counted once
 
     def pids(self) -> list[int]:
         return _tree(self.pid) if self.tree else [self.pid]
@@ -159,7 +160,12 @@ class Watched:
                                                             - _cpu_seconds(self.pid) if self.tree else 0)
 
     def memory(self) -> float:
-        return sum(_memory_mib(p, "Pss" if self.tree else "Rss") for p in self.pids())
+        if not self.tree:
+            return _rss_mib(self.pid)
+        # private memory of each process, plus the shared (its files and shared buffers) once
+        each = [_status_kib(p) for p in self.pids()]
+        shared = (max((s.get(kind, 0) for s in each), default=0) for kind in ("RssFile", "RssShmem"))
+        return (sum(s.get("RssAnon", 0) for s in each) + sum(shared)) / 1024
 
 
 class Usage:
@@ -182,7 +188,7 @@ class Usage:
                 for w in watched:
                     peak[w.name] = max(peak[w.name], w.memory())
                 try:
-                    await asyncio.wait_for(stop.wait(), 0.5)
+                    await asyncio.wait_for(stop.wait(), 1.0)
                 except TimeoutError:
                     pass
 
@@ -266,8 +272,8 @@ class K6:
 async def _peak_memory(process: asyncio.subprocess.Process) -> float:
     peak = 0.0
     while process.returncode is None:
-        peak = max(peak, _memory_mib(process.pid, "Rss"))
-        await asyncio.sleep(0.5)
+        peak = max(peak, _rss_mib(process.pid))
+        await asyncio.sleep(1.0)
     return round(peak, 1)
 
 
@@ -688,7 +694,7 @@ def markdown(result: dict) -> str:
         "(1.0 = at the bound). "
         f"Scenario 2 answers: {result['verify']['rejected']} of {result['verify']['operations']} checks were "
         "correctly refused (a code already used in its time step), the rest accepted.", "",
-        "## 6. Memory (MiB; Python services and Kafka RSS, PostgreSQL PSS of all its processes) and CPU", "",
+        "## 6. Memory (MiB: RSS; for PostgreSQL all its processes, shared memory once) and CPU (cores)", "",
         "| process | idle | peak under load | " + " | ".join(f"cores: {k}" for k in ("login", "verify", "refresh",
                                                                                      "callback")) + " |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
