@@ -156,8 +156,7 @@ class Watched:
 
     def cpu(self) -> float:
         # a backend that ended during the scenario is counted in the postmaster's children time
-        return sum(_cpu_seconds(p) for p in self.pids()) + (_cpu_seconds(self.pid, ended_children=True)
-                                                            - _cpu_seconds(self.pid) if self.tree else 0)
+        return sum(_cpu_seconds(p, ended_children=self.tree and p == self.pid) for p in self.pids())
 
     def memory(self) -> float:
         if not self.tree:

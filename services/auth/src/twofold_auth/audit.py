@@ -68,7 +68,9 @@ def _hashed_fields(entry: Any) -> dict[str, Any]:
 
 async def seal(session: AsyncSession, batch: int = 2000) -> int:
     """Chain the rows committed since the last seal, after the sealed ones; returns how many."""
-    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(AUDIT_LOCK_ID)))  # one sealer at a time
+    # The job runs on one replica at a time already; this lock also waits out a replica of the previous
+    # version, which chained its rows under the same lock as it inserted them (during a rolling update).
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(AUDIT_LOCK_ID)))
     last = (await session.execute(
         sa.select(audit_log.c.seq, audit_log.c.hash).where(audit_log.c.seq.isnot(None))
         .order_by(audit_log.c.seq.desc()).limit(1)
