@@ -1,13 +1,19 @@
 """The shared HTTP edge, driven in-process through httpx's ASGI transport (no database needed)."""
 
+import asyncio
+
 import httpx
 import pytest
+import uvicorn
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
+from twofold_common.db import Database
 from twofold_common.errors import NotFound, TooManyRequests, install_problem_handlers
 from twofold_common.http import RequestContextMiddleware
 from twofold_common.internal_auth import INTERNAL_AUTH_HEADER, InternalAuth, internal_caller
+from twofold_common.testing.processes import free_port
+from twofold_common.testing.waiting import eventually
 
 SECRET = "x" * 40
 vault_auth = InternalAuth("vault", SECRET)
@@ -36,6 +42,14 @@ def make_app() -> FastAPI:
     @router.get("/boom")
     async def boom() -> None:
         raise RuntimeError("secret internals")
+
+    @router.get("/database")
+    async def database() -> None:
+        db = Database(f"postgresql://nobody@127.0.0.1:{free_port()}/gone", pool_size=1)  # nothing listens there
+        try:
+            await db.ping()
+        finally:
+            await db.dispose()
 
     @router.get("/internal")
     async def internal(caller: str = __import__("fastapi").Depends(internal_caller(lambda: vault_auth, {"auth"}))):
@@ -102,3 +116,66 @@ async def test_internal_calls_need_a_token_for_this_service_from_an_allowed_call
     assert (await client.get("/internal", headers={INTERNAL_AUTH_HEADER: gateway.token_for("vault")})).status_code == 403
     forged = InternalAuth("auth", "y" * 40).token_for("vault")
     assert (await client.get("/internal", headers={INTERNAL_AUTH_HEADER: forged})).status_code == 401
+
+
+@pytest.mark.parametrize("content_type, content", [
+    ("application/x-www-form-urlencoded", b"code=123456&count=1"),
+    ("text/plain", b'{"code": "123456", "count": 1}'),
+    ("multipart/form-data; boundary=x", b'--x\r\nContent-Disposition: form-data; name="code"\r\n\r\n1\r\n--x--\r\n'),
+])
+async def test_a_body_that_is_not_json_is_a_415_that_says_what_to_send(client: httpx.AsyncClient, content_type: str,
+                                                                       content: bytes) -> None:
+    r = await client.post("/echo", content=content, headers={"content-type": content_type})
+    assert r.status_code == 415 and r.headers["content-type"] == "application/problem+json", r.text
+    body = r.json()
+    assert body["type"].endswith("/unsupported-media-type") and "application/json" in body["detail"]
+    assert "123456" not in r.text
+
+
+async def test_json_that_is_not_an_object_is_still_a_422(client: httpx.AsyncClient) -> None:
+    r = await client.post("/echo", json=[1, 2])
+    assert r.status_code == 422 and r.json()["type"].endswith("/invalid-request")
+
+
+async def test_malformed_json_says_where_it_broke_without_the_values(client: httpx.AsyncClient) -> None:
+    r = await client.post("/echo", content=b'{"code": "12ab56",\n "count": many}',
+                          headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert body["type"].endswith("/invalid-request")
+    assert "line 2, column 11" in body["detail"], body
+    assert body["errors"] == [{"location": ["body"], "message": "Expecting value at line 2, column 11"}], body
+    assert "12ab56" not in r.text and "many" not in r.text
+
+
+async def test_an_unreachable_database_is_a_503_with_retry_after(client: httpx.AsyncClient) -> None:
+    r = await client.get("/database")
+    assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json", r.text
+    assert r.json()["type"].endswith("/database-unavailable") and int(r.headers["retry-after"]) >= 1
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> int:
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    await reader.readexactly(length)
+    return int(head.split(b" ")[1])
+
+
+async def test_an_unexpected_error_keeps_the_connection_open_for_the_next_request() -> None:
+    """A 500 must not close a kept-alive connection: the gateway may already be sending on it (a 502 then)."""
+    server = uvicorn.Server(uvicorn.Config(make_app(), host="127.0.0.1", port=free_port(), lifespan="off",
+                                           log_level="critical"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        await eventually(lambda: asyncio.sleep(0, server.started))
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.config.port)
+        try:
+            assert await _exchange(reader, writer, "/boom") == 500
+            assert await _exchange(reader, writer, "/missing") == 404  # the same connection still answers
+        finally:
+            writer.close()
+    finally:
+        server.should_exit = True
+        await serving

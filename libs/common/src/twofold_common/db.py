@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -51,6 +51,37 @@ def _ping_connections_that_sat_idle(engine: AsyncEngine) -> None:
                 raise DisconnectionError("pooled connection is gone") from exc  # the pool opens a new one
 
 
+def _connect_errors_as_dbapi_errors(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Any, record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except OSError as exc:
+            # asyncpg raises a refused or timed-out connect as a bare OSError, which SQLAlchemy passes on
+            # unwrapped: wrapped, every database error reaches the one DBAPIError handler.
+            raise OperationalError("connect", None, exc, connection_invalidated=True) from exc
+
+
+def sqlstate(exc: DBAPIError) -> str | None:
+    """The SQLSTATE of PostgreSQL's answer (the adapter's error or the asyncpg error behind it)."""
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig.__cause__, "sqlstate", None)
+    return code if isinstance(code, str) else None
+
+
+# 08: connection exception; 53: insufficient resources (too many connections); 57P: the server shuts
+# down, restarts or is not accepting connections yet.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
+
+
+def database_unavailable(exc: DBAPIError) -> bool:
+    """The database could not be reached or dropped the connection: nothing the request did wrong."""
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):  # incl. asyncpg's "connection is closed"
+        return True
+    if isinstance(exc.orig, OSError) or isinstance(exc.orig.__cause__, OSError):
+        return True
+    return (sqlstate(exc) or "").startswith(_UNAVAILABLE_SQLSTATES)
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 20, echo: bool = False) -> None:
         self.url = to_asyncpg_url(url)
@@ -65,6 +96,7 @@ class Database:
             echo=echo,
         )
         _ping_connections_that_sat_idle(self.engine)
+        _connect_errors_as_dbapi_errors(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
 
     @asynccontextmanager

@@ -17,8 +17,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .db import database_unavailable, sqlstate
 from .logging import current_request_id
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,16 @@ class ServiceUnavailable(Problem):
     status, code, title = 503, "service-unavailable", "Service unavailable"
 
 
+# A restarted or failed-over PostgreSQL is usually back within seconds; the pool reconnects on its own.
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable_response(instance: str | None = None) -> JSONResponse:
+    return problem_response(503, "database-unavailable", "Service unavailable",
+                            "The database is unreachable; try again shortly.", instance=instance,
+                            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
+
+
 def problem_response(
     status: int,
     code: str,
@@ -128,6 +140,13 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if _not_json(request, exc):
+            return problem_response(415, "unsupported-media-type", "Unsupported media type",
+                                    "Send the body as application/json (Content-Type: application/json).",
+                                    instance=request.url.path)
+        if broken := _json_syntax_error(exc):
+            return problem_response(422, "invalid-request", "Invalid request", f"The body is not valid JSON: {broken}.",
+                                    instance=request.url.path, errors=[{"location": ["body"], "message": broken}])
         errors = [
             {"location": [str(p) for p in err.get("loc", ())], "message": err.get("msg", "invalid")}
             for err in exc.errors()
@@ -149,17 +168,55 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
         # SQLSTATE class 22 ("data exception": a NUL byte in text, a number out of range...) means the
         # input was unfit for the column; the caller gets a 400, not the 500 of a failure of ours.
-        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig.__cause__, "sqlstate", None)
-        if isinstance(sqlstate, str) and sqlstate.startswith("22"):
+        if (sqlstate(exc) or "").startswith("22"):
             return problem_response(400, "invalid-value", "Invalid value",
                                     "A value in the request cannot be stored (for example a NUL character).",
                                     instance=request.url.path)
+        if database_unavailable(exc):
+            log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc.orig).__name__})
+            return database_unavailable_response(request.url.path)
         return await _unexpected(request, exc)
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_exhausted(request: Request, exc: PoolTimeout) -> JSONResponse:
+        # every pooled connection stayed busy (or kept failing to open) for the pool's whole timeout
+        log.warning("database pool timed out", extra={"path": request.url.path})
+        return database_unavailable_response(request.url.path)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"path": request.url.path})
-        return problem_response(500, "internal-error", "Internal error", instance=request.url.path)
+        return internal_error_response(request.url.path)
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+def _not_json(request: Request, exc: RequestValidationError) -> bool:
+    """A body FastAPI did not parse because it was not declared JSON (a form, text) reaches a JSON model as bytes."""
+    if _is_json(request.headers.get("content-type", "")):
+        return False
+    return any(tuple(err.get("loc", ())) == ("body",) and err.get("type") in ("model_attributes_type", "dict_type")
+               for err in exc.errors())
+
+
+def _json_syntax_error(exc: RequestValidationError) -> str | None:
+    """Where malformed JSON broke, from the parser's message and position (never the text around it)."""
+    for err in exc.errors():
+        loc = err.get("loc", ())
+        if err.get("type") == "json_invalid" and len(loc) == 2 and isinstance(loc[1], int) and isinstance(exc.body, str):
+            position, document = loc[1], exc.body
+            line = document.count("\n", 0, position) + 1
+            column = position - document.rfind("\n", 0, position)
+            return f"{err.get('ctx', {}).get('error', 'Malformed JSON')} at line {line}, column {column}"
+    return None
+
+
+def internal_error_response(path: str) -> JSONResponse:
+    """The 500 of an error nobody expected; call it from within the ``except`` (the trace is logged)."""
+    log.exception("unhandled error", extra={"path": path})
+    return problem_response(500, "internal-error", "Internal error", instance=path)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -171,4 +228,13 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}},
         }
         for status in statuses
+    }
+
+
+def database_unavailable_openapi() -> dict[str, Any]:
+    """The OpenAPI response of ``database_unavailable_response`` (a 503 with ``Retry-After``)."""
+    return {
+        "description": "The database is unreachable: try again after Retry-After seconds",
+        "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
+        "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}},
     }

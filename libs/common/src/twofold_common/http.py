@@ -13,7 +13,7 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import problem_response
+from .errors import internal_error_response, problem_response
 from .logging import reset_request_id, set_request_id
 
 access_log = logging.getLogger("twofold.access")
@@ -85,6 +85,13 @@ class RequestContextMiddleware:
                 response = problem_response(413, "body-too-large", "Request body too large",
                                             f"The body exceeds {self.max_body_bytes} bytes.")
                 await response(scope, receive, send_with_headers)
+        except Exception:
+            if response_started:
+                raise
+            # Answered here, not by Starlette's last-resort handler: that one re-raises after its 500, and
+            # uvicorn then closes the kept-alive connection under a gateway that may already be sending
+            # the next request on it (which then breaks off: a 502 for a request that did nothing wrong).
+            await internal_error_response(scope.get("path", ""))(scope, receive, send_with_headers)
         finally:
             client = scope.get("client")
             access_log.info(

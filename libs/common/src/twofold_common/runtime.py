@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .consumer import EventConsumer, Handler
 from .db import Database
-from .errors import Unauthorized, install_problem_handlers
+from .errors import ProblemDetail, Unauthorized, database_unavailable_openapi, install_problem_handlers
 from .events import Event
 from .http import RequestContextMiddleware
 from .internal_auth import CLIENT_ID_HEADER, INTERNAL_AUTH_HEADER, InternalAuth, internal_caller
@@ -202,7 +202,30 @@ def create_service_app(
     app.include_router(_health_router())
     for router in routers:
         app.include_router(router)
+    if settings.database_url:
+        _document_database_outage(app)
     return app
+
+
+_HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def _document_database_outage(app: FastAPI) -> None:
+    """Every API operation of a service with a database may answer its 503 (the health checks say their own)."""
+    generate = app.openapi
+    health = {route.path for route in _health_router().routes}
+
+    def openapi() -> dict[str, Any]:
+        document = generate()  # cached by FastAPI: the additions below are made once
+        for path, item in document.get("paths", {}).items():
+            for method, operation in item.items():
+                if path not in health and method in _HTTP_METHODS:
+                    operation.setdefault("responses", {}).setdefault("503", database_unavailable_openapi())
+        document.setdefault("components", {}).setdefault("schemas", {}).setdefault(
+            "ProblemDetail", ProblemDetail.model_json_schema(ref_template="#/components/schemas/{model}"))
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _shutdown(runtime: Runtime, on_stop: Callable[[Runtime], Awaitable[None]] | None) -> None:

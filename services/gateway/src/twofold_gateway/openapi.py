@@ -56,7 +56,10 @@ def _problem(description: str, **extra: Any) -> dict[str, Any]:
 
 UPSTREAM_TROUBLE = {
     "502": _problem("The service broke off its answer"),
-    "503": _problem("The service (or the check of the caller) is unavailable"),
+    # a service whose database is unreachable says so with Retry-After (twofold_common.errors)
+    "503": _problem("The service, its database or the check of the caller is unavailable", headers={
+        "Retry-After": {"description": "Seconds to wait (given when the database is unreachable)",
+                        "schema": {"type": "integer", "minimum": 1}}}),
     "504": _problem("The service did not answer in time"),
 }
 RATE_LIMITED = _problem("Too many requests from this address", headers={
@@ -87,6 +90,8 @@ def public_operation(operation: dict[str, Any], route: Route) -> dict[str, Any]:
         gateway_answers["413"] = _problem("The request body is too large")
         # FastAPI refuses a body it cannot decode (not UTF-8) before validation, and every service says so
         gateway_answers["400"] = _problem("The request body cannot be read")
+        # the shared error handlers refuse a body not sent as JSON (a form, text) before validation
+        gateway_answers["415"] = _problem("The body is not application/json")
     if route.rate_limited:
         gateway_answers["429"] = RATE_LIMITED
     if route.policy in (Policy.SESSION, Policy.ENROLLMENT, Policy.APP):
@@ -98,6 +103,8 @@ def public_operation(operation: dict[str, Any], route: Route) -> dict[str, Any]:
         # the service gives this status too (its own limits, its own 401): the gateway's form is added
         documented = responses[status]
         documented.setdefault("content", {}).setdefault(PROBLEM_CONTENT_TYPE, {"schema": PROBLEM})
+        if status in UPSTREAM_TROUBLE:  # the gateway's wording covers the service's cause and its own
+            documented["description"] = response["description"]
         if "headers" in response:
             documented["headers"] = {**copy.deepcopy(response["headers"]), **documented.get("headers", {})}
     return public
