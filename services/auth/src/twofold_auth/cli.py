@@ -1,17 +1,20 @@
-"""Operator commands: ``python -m twofold_auth create-client|list-clients|verify-audit``."""
+"""Operator commands: ``python -m twofold_auth create-client|list-clients|verify-audit``.
+
+Their options are declared in ``__main__.py`` (so ``--help`` needs none of the imports below)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import sys
+from argparse import Namespace
 
 from twofold_common.db import Database
 from twofold_common.errors import Problem
 
 from . import audit
 from .clients import service as clients
+from .clients.scopes import DEFAULT_SCOPES
 from .settings import AuthSettings
 from .tokens import TokenHasher
 
@@ -20,24 +23,14 @@ def _database(settings: AuthSettings) -> Database:
     return Database(settings.require_database_url(), pool_size=1)
 
 
-def create_client(settings: AuthSettings, argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="twofold-auth create-client")
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--callback-url", action="append", default=[], dest="callback_urls",
-                        help="an exact callback URL the app may use (repeatable)")
-    parser.add_argument("--scope", action="append", dest="scopes", choices=sorted(clients.SCOPES),
-                        help="repeatable; default: setup, verify, status")
-    parser.add_argument("--seed-mode", action="store_true",
-                        help="the app may fetch a new seed once, server to server (seed 001's mode)")
-    args = parser.parse_args(argv)
-
+def create_client(settings: AuthSettings, args: Namespace) -> None:
     async def main() -> None:
         db = _database(settings)
         try:
             async with db.transaction() as session:
                 client, secret = await clients.create_client(
                     session, TokenHasher(settings.token_pepper.get_secret_value()), name=args.name,
-                    callback_urls=args.callback_urls, scopes=args.scopes or ["setup", "verify", "status"],
+                    callback_urls=args.callback_urls, scopes=args.scopes or list(DEFAULT_SCOPES),
                     seed_mode=args.seed_mode, production=settings.production)
         finally:
             await db.dispose()
@@ -53,7 +46,7 @@ def create_client(settings: AuthSettings, argv: list[str]) -> None:
         sys.exit(2)
 
 
-def list_clients(settings: AuthSettings, argv: list[str]) -> None:
+def list_clients(settings: AuthSettings, args: Namespace) -> None:
     async def main() -> None:
         db = _database(settings)
         try:
@@ -67,7 +60,7 @@ def list_clients(settings: AuthSettings, argv: list[str]) -> None:
     asyncio.run(main())
 
 
-def verify_audit(settings: AuthSettings, argv: list[str]) -> None:
+def verify_audit(settings: AuthSettings, args: Namespace) -> None:
     async def main() -> tuple[int | None, int]:
         db = _database(settings)
         try:
@@ -81,6 +74,3 @@ def verify_audit(settings: AuthSettings, argv: list[str]) -> None:
         print(f"audit chain broken at row {broken}", file=sys.stderr)
         sys.exit(1)
     print(f"audit chain intact; {waiting} newer rows not sealed yet")
-
-
-COMMANDS = {"create-client": create_client, "list-clients": list_clients, "verify-audit": verify_audit}

@@ -1,15 +1,15 @@
+"""``python -m twofold_registration [serve|migrate|revision]``: the settings and the app are imported when a
+command runs, so ``--help`` answers at once."""
+
 from pathlib import Path
 
 from twofold_common.cli import run
 
-from .app import create_app
-from .settings import RegistrationSettings
-
-MIGRATIONS = Path(__file__).parent / 'migrations'
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def main() -> None:
-    run(RegistrationSettings, create_app, MIGRATIONS)
+    run("twofold_registration.settings:RegistrationSettings", "twofold_registration.app:create_app", MIGRATIONS)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,36 @@
+"""``python -m twofold_vault [serve|migrate|revision|rotate-keys]``.
+
+The command line is declared here with nothing but the standard library, so ``--help`` answers at once; each
+command's code (``rotation.py``, the app) is imported when it runs.
+"""
+
+import argparse
 from pathlib import Path
 
-from twofold_common.cli import run
-
-from .app import create_app
-from .rotation import rotate_keys_command
-from .settings import VaultSettings
+from twofold_common.cli import Command, run
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def rotate_keys_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch-size", type=positive_int, default=500, help="rows per transaction (default 500)")
+
+
+COMMANDS = {
+    "rotate-keys": Command("twofold_vault.rotation:rotate_keys_command", options=rotate_keys_options,
+                           help="re-seal every seed under VAULT_ACTIVE_KEY_ID; resumable, exit 1 if any remain"),
+}
+
+
 def main() -> None:
-    run(VaultSettings, create_app, MIGRATIONS, commands={"rotate-keys": rotate_keys_command})
+    run("twofold_vault.settings:VaultSettings", "twofold_vault.app:create_app", MIGRATIONS, commands=COMMANDS)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,11 @@ old key, so the command is resumable at any point.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import sys
 import uuid
+from argparse import Namespace
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -61,12 +61,8 @@ async def rotate_keys(db: Database, ring: KeyRing, *, batch_size: int = 500) -> 
     return report
 
 
-def rotate_keys_command(settings: ServiceSettings, args: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="twofold-vault rotate-keys")
-    parser.add_argument("--batch-size", type=int, default=500, help="rows per transaction (default 500)")
-    options = parser.parse_args(args)
-    if options.batch_size < 1:
-        parser.error("--batch-size must be at least 1")
+def rotate_keys_command(settings: ServiceSettings, options: Namespace) -> None:
+    """Its options (``--batch-size``) are declared in ``__main__.py``."""
     vault_settings = cast(VaultSettings, settings)
     report = asyncio.run(_run(vault_settings, options.batch_size))
     print(f"rotated {report.rotated} seeds to key {vault_settings.active_key_id!r}; "
