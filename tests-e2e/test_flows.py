@@ -153,8 +153,8 @@ async def test_lockout_after_repeated_failures_and_unlock_with_a_recovery_code(s
                                    json={"code": await person.code()})).json()["codes"]
     # 10 failures within the hour lock the account; the 5-per-15-minutes limit is shortened by
     # ageing the recorded attempts, as time would
-    challenge = (await system.login(person)).json()["challengeToken"]
     for _ in range(2):
+        challenge = (await system.login(person)).json()["challengeToken"]  # a challenge takes 5 codes
         for _ in range(5):
             wrong = await system.api.post("/api/auth/login/2fa", json={"challengeToken": challenge,
                                                                        "code": person.wrong_code()})
@@ -163,6 +163,7 @@ async def test_lockout_after_repeated_failures_and_unlock_with_a_recovery_code(s
                                  "'16 minutes' WHERE subject = $1", person.user_id)
     assert (await system.sql("auth", "SELECT status FROM users WHERE id = $1::uuid", person.user_id))[0]["status"] \
         == "locked"
+    challenge = (await system.login(person)).json()["challengeToken"]
     right = await system.api.post("/api/auth/login/2fa", json={"challengeToken": challenge, "code": await person.code()})
     assert right.status_code == 401  # locked looks like a wrong code
     unlocked = await system.api.post("/api/auth/login/2fa", json={"challengeToken": challenge,

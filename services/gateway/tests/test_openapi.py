@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+import jsonschema_rs
+
+from twofold_common.testing.http import bearer
 from twofold_gateway.openapi import merge_documents
 from twofold_gateway.routes import ROUTES, Policy, Route, RouteTable, Upstream
 
@@ -86,3 +90,44 @@ async def test_the_public_document_lists_every_route_and_nothing_internal(world)
 
     docs = await world.http.get("/docs")
     assert docs.status_code == 200 and "/openapi.json" in docs.text
+
+
+async def test_the_callbacks_contract_says_what_the_callback_does(world) -> None:
+    """``timestamp`` is required; the 200 is HTML for a browser and JSON otherwise, both published."""
+    document = (await world.http.get("/openapi.json")).json()
+    callback = document["paths"]["/api/auth/totp-callback"]["get"]
+    parameters = {p["name"]: p for p in callback["parameters"]}
+    assert parameters["timestamp"]["required"] is True
+    landing = callback["responses"]["200"]["content"]
+    assert set(landing) == {"text/html", "application/json"}
+    json_schema = {**landing["application/json"]["schema"], "components": document["components"]}
+
+    async def started() -> str:
+        person = await world.register()
+        answer = await world.http.post("/api/auth/setup-2fa", json={}, headers=bearer(person.setup_token))
+        return answer.json()["deepLink"]
+
+    async def follow(url: str, accept: str):
+        async with httpx.AsyncClient(timeout=30) as browser:
+            return await browser.get(url, headers={"accept": accept})
+
+    deep_link = await started()
+    callback_url, _ = world.provider.accept(deep_link)
+    untimed = callback_url.replace("&timestamp=", "&x=")
+    missing = await follow(untimed, "application/json")
+    assert missing.status_code == 422 and "422" in callback["responses"], missing.text
+    assert missing.headers["content-type"] in callback["responses"]["422"]["content"]
+
+    as_json = await follow(callback_url, "application/json")
+    assert as_json.status_code == 200 and as_json.headers["content-type"] == "application/json", as_json.text
+    assert jsonschema_rs.validator_for(json_schema).is_valid(as_json.json()), as_json.json()
+    properties = _resolve(document, landing["application/json"]["schema"])["properties"]
+    assert set(as_json.json()) <= set(properties)
+
+    as_html = await follow(world.provider.accept(await started())[0], "text/html,application/xhtml+xml")
+    assert as_html.status_code == 200 and as_html.headers["content-type"].startswith("text/html")
+
+
+def _resolve(document: dict, schema: dict) -> dict:
+    ref = schema.get("$ref")
+    return document["components"]["schemas"][ref.rsplit("/", 1)[-1]] if ref else schema

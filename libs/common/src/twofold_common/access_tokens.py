@@ -22,6 +22,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from .errors import ServiceUnavailable, Unauthorized
 
 SETUP_SCOPE = "2fa_setup"
+# What a setup token may enroll: "first" (only while the account has no authenticator; from registration
+# or a password login of a pending account) or "replace" (re-enrollment, granted for a fresh code).
+FIRST_ENROLLMENT, REPLACE_ENROLLMENT = "first", "replace"
 ALGORITHM = "EdDSA"
 
 
@@ -39,6 +42,7 @@ class TokenClaims:
     email: str | None
     scope: str | None
     expires_at: int
+    enrollment: str | None = None  # setup tokens only
 
     @property
     def is_setup_token(self) -> bool:
@@ -122,6 +126,8 @@ class TokenVerifier:
                 email=claims.get("email"),
                 scope=claims.get("scope"),
                 expires_at=int(claims["exp"]),
+                enrollment=(claims.get("enrollment") or FIRST_ENROLLMENT) if claims.get("scope") == SETUP_SCOPE
+                else None,
             )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("The token has expired.", code="token-expired") from None

@@ -15,6 +15,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import jwt
@@ -23,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from twofold_common.access_tokens import SETUP_SCOPE, jwk_of
+from twofold_common.access_tokens import FIRST_ENROLLMENT, SETUP_SCOPE, jwk_of
 from twofold_common.settings import SettingsError
 
 from .settings import AuthSettings
@@ -82,20 +83,29 @@ class TokenIssuer:
         self.settings = settings
         self.ring = ring
 
-    def access_token(self, *, user_id: uuid.UUID, session_id: uuid.UUID, amr: list[str], email: str) -> str:
+    def access_token(self, *, user_id: uuid.UUID, session_id: uuid.UUID, amr: list[str], email: str,
+                     session_ends: datetime) -> tuple[str, int]:
+        """The token and its ``exp``: never past the session's end, which the gateway enforces by ``exp`` alone."""
         now = int(time.time())
-        return self.ring.sign({
+        expires = min(now + self.settings.access_token_seconds, int(session_ends.timestamp()))
+        token = self.ring.sign({
             "iss": self.settings.issuer, "aud": self.settings.audience, "sub": str(user_id),
-            "sid": str(session_id), "amr": amr, "email": email, "iat": now,
-            "exp": now + self.settings.access_token_seconds,
+            "sid": str(session_id), "amr": amr, "email": email, "iat": now, "exp": expires,
         })
+        return token, expires
 
-    def setup_token(self, *, user_id: uuid.UUID, email: str) -> tuple[str, int]:
-        """A token whose only power is starting 2FA enrollment (``scope``), short-lived."""
+    def setup_token(self, *, user_id: uuid.UUID, email: str, enrollment: str = FIRST_ENROLLMENT) -> tuple[str, int]:
+        """A token whose only power is starting 2FA enrollment (``scope``), short-lived.
+
+        ``enrollment`` says what it may enroll: ``first`` opens setup only while the account has no
+        authenticator (registration checks with the vault, which checks again at completion, so the
+        token is spent once an enrollment completes); ``replace`` is granted for a fresh code.
+        """
         now = int(time.time())
         expires = now + self.settings.setup_token_seconds
         token = self.ring.sign({
             "iss": self.settings.issuer, "aud": self.settings.audience, "sub": str(user_id),
-            "scope": SETUP_SCOPE, "email": email, "iat": now, "exp": expires, "jti": uuid.uuid4().hex,
+            "scope": SETUP_SCOPE, "enrollment": enrollment, "email": email, "iat": now, "exp": expires,
+            "jti": uuid.uuid4().hex,
         })
         return token, expires

@@ -40,6 +40,8 @@ class Starter:
     user_id: uuid.UUID | None = None
     email: str | None = None
     client_id: str | None = None
+    # a person's setup token says what it may enroll (first | replace); None for a session's access token
+    enrollment: str | None = None
 
 
 async def get_starter(
@@ -54,7 +56,7 @@ async def get_starter(
         raise Unauthorized("A setup token, a session or an API key is required.", code="unauthenticated",
                            headers={"WWW-Authenticate": "Bearer"})
     claims = await registration.verifier.verify(token)
-    return Starter(user_id=claims.user_id, email=claims.email)
+    return Starter(user_id=claims.user_id, email=claims.email, enrollment=claims.enrollment)
 
 
 StarterDep = Annotated[Starter, Depends(get_starter)]

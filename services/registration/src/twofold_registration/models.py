@@ -16,6 +16,9 @@ registrations = sa.Table(
     sa.Column("email", sa.String(320), nullable=True),
     sa.Column("service_name", sa.String(255), nullable=False),
     sa.Column("provider", sa.String(16), nullable=False),  # legitate | native
+    # first (a setup token: only while the account has no authenticator) | replace (re-enrollment,
+    # granted for a fresh code: the others are revoked) | add (a third-party app's user)
+    sa.Column("enrollment", sa.String(16), nullable=False),
     sa.Column("callback_url", sa.Text, nullable=True),
     sa.Column("status", sa.String(16), nullable=False),  # pending | completed | rejected | expired
     sa.Column("status_reason", sa.String(64), nullable=True),
@@ -24,6 +27,9 @@ registrations = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+    # native confirmation: codes tried in the current window (the same limit as every code check)
+    sa.Column("confirm_attempts", sa.SmallInteger, nullable=False, server_default=sa.text("0")),
+    sa.Column("confirm_window_started_at", sa.DateTime(timezone=True), nullable=True),
     sa.CheckConstraint("(user_id IS NOT NULL) <> (client_id IS NOT NULL AND account IS NOT NULL)",
                        name="ck_registrations_one_subject"),
     sa.Index("ix_registrations_user_id", "user_id"),

@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
-from twofold_common.errors import NotFound, Problem, ServiceUnavailable
+from twofold_common.errors import Conflict, NotFound, Problem, ServiceUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class CodeMismatch(Problem):
     status, code, title = 400, "code-mismatch", "The code does not match the seed"
+
+
+class AlreadyEnrolled(Conflict):
+    code, title = "already-enrolled", "The account already has an authenticator"
+
+    def __init__(self) -> None:
+        super().__init__("This account already has an authenticator. To add or replace one, sign in and "
+                         "use POST /api/auth/2fa/re-enroll with a current code.")
+
+
+def _is(response: httpx.Response, code: str) -> bool:
+    """Whether the peer answered the problem ``code``."""
+    try:
+        return str(response.json().get("type", "")).endswith(f"/{code}")
+    except (ValueError, AttributeError):  # not JSON, or not an object
+        return False
 
 
 async def _call(http: httpx.AsyncClient, method: str, path: str, peer: str, **kwargs: Any) -> httpx.Response:
@@ -23,6 +44,27 @@ async def _call(http: httpx.AsyncClient, method: str, path: str, peer: str, **kw
     if response.status_code >= 500 or response.status_code in (401, 403):
         raise ServiceUnavailable(f"The {peer} did not answer; try again.", code=f"{peer}-unavailable")
     return response
+
+
+def _read(response: httpx.Response, peer: str, build: Callable[[Any], T]) -> T:
+    """``build`` applied to the JSON of a successful answer.
+
+    Each caller maps first the refusals it expects; any other answer (or a body not as agreed) is a
+    fault between the services, not the caller's: a 503 they may retry, never a 500.
+    """
+    if response.is_success:
+        try:
+            return build(response.json())
+        except (ValueError, KeyError, TypeError):
+            pass
+    log.warning("unexpected answer from a peer", extra={"peer": peer, "status": response.status_code})
+    raise ServiceUnavailable(f"The {peer} gave an unexpected answer; try again.", code=f"{peer}-unavailable")
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    seed_id: str
+    recovery_codes: list[str] | None  # issued with a first enrollment, shown once
 
 
 @dataclass(frozen=True)
@@ -37,37 +79,57 @@ class Vault:
         self.http = http
 
     async def store(self, *, subject: str, seed: str, code: str, external_seed_id: str | None,
-                    registration_id: uuid.UUID) -> str:
-        """Hand the provider's seed to the vault, which checks the code against it; returns the vault's seed id."""
+                    registration_id: uuid.UUID, enrollment: str) -> Enrolled:
+        """Hand the provider's seed to the vault, which checks the code against it and applies the
+        enrollment's rule; returns the vault's seed id and the recovery codes it issued."""
         response = await _call(self.http, "POST", "/internal/seeds", "vault", json={
             "subject": subject, "seed": seed, "code": code, "provider": "legitate",
-            "externalSeedId": external_seed_id, "registrationId": str(registration_id),
+            "externalSeedId": external_seed_id, "registrationId": str(registration_id), "enrollment": enrollment,
         })
-        if response.status_code == 422:
-            if response.json().get("type", "").endswith("/code-mismatch"):
-                raise CodeMismatch("The code in the callback does not match the seed.")
+        if response.status_code == 409 and _is(response, "already-enrolled"):
+            raise AlreadyEnrolled()
+        if response.status_code == 409:
+            raise Conflict("This registration enrolled another seed.", code="registration-conflict")
+        if response.status_code == 422 and _is(response, "code-mismatch"):
+            raise CodeMismatch("The code in the callback does not match the seed.")
+        if response.status_code in (400, 422):  # not a usable seed, or a value the vault cannot store
             raise Problem("The provider's seed or code is malformed.", code="invalid-callback")
-        response.raise_for_status()
-        return response.json()["seedId"]
+        return _read(response, "vault", lambda body: Enrolled(body["seedId"], body.get("recoveryCodes")))
 
-    async def generate(self, *, subject: str, account: str, registration_id: uuid.UUID) -> NativeSeed:
-        response = await _call(self.http, "POST", "/internal/seeds/generate", "vault", json={
-            "subject": subject, "account": account, "registrationId": str(registration_id),
-        })
-        response.raise_for_status()
-        body = response.json()
-        return NativeSeed(body["seedId"], body["otpauthUri"], body["qrSvg"])
+    async def generate(self, *, subject: str, account: str, registration_id: uuid.UUID,
+                       issuer: str | None = None) -> NativeSeed:
+        """A pending seed and its otpauth URI, labelled ``issuer:account`` (the vault's issuer if None)."""
+        request = {"subject": subject, "account": account, "registrationId": str(registration_id)}
+        if issuer is not None:
+            request["issuer"] = issuer
+        response = await _call(self.http, "POST", "/internal/seeds/generate", "vault", json=request)
+        if response.status_code in (400, 422):
+            raise Problem("The account (or the app's name) cannot be shown in an authenticator app.",
+                          code="invalid-account", status=422)
+        return _read(response, "vault", lambda body: NativeSeed(body["seedId"], body["otpauthUri"], body["qrSvg"]))
 
-    async def confirm(self, seed_id: str, code: str) -> None:
-        response = await _call(self.http, "POST", f"/internal/seeds/{seed_id}/confirm", "vault", json={"code": code})
+    async def confirm(self, seed_id: str, code: str, *, enrollment: str) -> Enrolled:
+        response = await _call(self.http, "POST", f"/internal/seeds/{seed_id}/confirm", "vault",
+                               json={"code": code, "enrollment": enrollment})
+        if response.status_code == 409 and _is(response, "already-enrolled"):
+            raise AlreadyEnrolled()
         if response.status_code in (409, 422):
             raise CodeMismatch("The code does not match the new authenticator; try the current one.")
-        response.raise_for_status()
+        if response.status_code == 404:  # shredded with its owner meanwhile
+            raise NotFound("The authenticator being set up no longer exists; start the setup again.",
+                           code="seed-not-found")
+        return _read(response, "vault", lambda body: Enrolled(body["seedId"], body.get("recoveryCodes")))
+
+    async def has_authenticator(self, subject: str) -> bool:
+        """Whether the subject has an active seed (a first enrollment is then refused)."""
+        response = await _call(self.http, "GET", f"/internal/subjects/{subject}/authenticators", "vault")
+        return _read(response, "vault", lambda seeds: any(seed["status"] == "active" for seed in seeds))
 
 
 @dataclass(frozen=True)
 class App:
     client_id: str
+    name: str  # its display name: the "service" an authenticator shows
     callback_urls: tuple[str, ...]
     seed_mode: bool
     redirect_key: bytes
@@ -83,6 +145,5 @@ class Apps:
         response = await _call(self.http, "GET", f"/internal/clients/{client_id}", "auth")
         if response.status_code == 404:
             raise NotFound("Unknown client.", code="client-not-found")
-        response.raise_for_status()
-        body = response.json()
-        return App(body["clientId"], tuple(body["callbackUrls"]), body["seedMode"], bytes.fromhex(body["redirectKey"]))
+        return _read(response, "auth", lambda body: App(body["clientId"], body["name"], tuple(body["callbackUrls"]),
+                                                        body["seedMode"], bytes.fromhex(body["redirectKey"])))

@@ -34,6 +34,9 @@ class RegistrationSettings(ServiceSettings):
     callback_max_age_seconds: int = 60
     callback_future_skew_seconds: int = 5
     sweep_interval_seconds: float = 60.0
+    # native confirmation: codes per registration and window, as for every code check
+    confirm_attempt_limit: int = Field(default=5, ge=1)
+    confirm_attempt_window_seconds: int = Field(default=900, ge=1)
 
     # seed-mode apps fetch the seed once within this time; base64 of the 32-byte AES key sealing it meanwhile
     seed_pickup_seconds: int = Field(default=300, ge=30, le=3600)

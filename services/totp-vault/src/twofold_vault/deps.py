@@ -31,12 +31,8 @@ async def prepare(runtime: Runtime) -> None:
 # Registration hands over and confirms seeds; auth verifies codes and manages what a user has.
 FromRegistration = Annotated[str, internal_only("registration")]
 FromAuth = Annotated[str, internal_only("auth")]
-
-
-async def _seed_vault(runtime: RuntimeDep, session: SessionDep) -> SeedVault:
-    ring: KeyRing = runtime.state[_KEY_RING]
-    policy: TotpPolicy = runtime.state[_TOTP_POLICY]
-    return SeedVault(session, ring, policy)
+# Registration asks whether a subject has an authenticator before a first enrollment starts.
+FromAuthOrRegistration = Annotated[str, internal_only("auth", "registration")]
 
 
 async def _recovery_codes(runtime: RuntimeDep, session: SessionDep) -> RecoveryCodes:
@@ -44,5 +40,13 @@ async def _recovery_codes(runtime: RuntimeDep, session: SessionDep) -> RecoveryC
     return RecoveryCodes(session, pepper)
 
 
-SeedVaultDep = Annotated[SeedVault, Depends(_seed_vault)]
 RecoveryCodesDep = Annotated[RecoveryCodes, Depends(_recovery_codes)]
+
+
+async def _seed_vault(runtime: RuntimeDep, session: SessionDep, recovery: RecoveryCodesDep) -> SeedVault:
+    ring: KeyRing = runtime.state[_KEY_RING]
+    policy: TotpPolicy = runtime.state[_TOTP_POLICY]
+    return SeedVault(session, ring, policy, recovery)
+
+
+SeedVaultDep = Annotated[SeedVault, Depends(_seed_vault)]

@@ -79,7 +79,11 @@ def secret_to_base32(secret: bytes) -> str:
 
 
 def provisioning_uri(secret: bytes, *, issuer: str, account: str, params: TotpParameters) -> str:
-    """The ``otpauth://`` key URI (Google Authenticator's format), every parameter explicit."""
+    """The ``otpauth://`` key URI (Google Authenticator's format), every parameter explicit.
+
+    Issuer and account are percent-encoded each on its own (no safe characters), so the label's one
+    literal ':' is the separator: a ':' in an app's name or an account is ``%3A``.
+    """
     label = f"{quote(issuer, safe='')}:{quote(account, safe='')}"
     query = urlencode({
         "secret": secret_to_base32(secret),

@@ -107,14 +107,20 @@ async def test_storing_is_idempotent_per_registration(vault) -> None:
                                        "externalSeedId")} == {
             "subject": subject, "status": "active", "digits": 8, "algorithm": "SHA1", "period": 30,
             "label": "Simple TOTP", "externalSeedId": "legitate-42"}
-        # a "retry" carrying another seed or subject is not a retry
-        other = await http.post("/internal/seeds", json={**body, "seed": pyotp.random_base32(32)})
-        assert other.status_code == 409 and other.json()["type"].endswith("/registration-conflict")
+        # another subject is not a retry
         other = await http.post("/internal/seeds", json={**body, "subject": "someone-else"})
-        assert other.status_code == 409
-    assert len(await vault.sql("SELECT id FROM seeds WHERE registration_id = $1", uuid.UUID(registration))) == 1
-    events = await vault.sql("SELECT event_type FROM outbox_events WHERE key = $1", subject)
-    assert [e["event_type"] for e in events] == ["seed.stored.v1"]
+        assert other.status_code == 409 and other.json()["type"].endswith("/registration-conflict")
+        # another seed is the provider's next try after an answer got lost (registration calls only while its
+        # registration is pending): it supersedes the one kept before
+        newer = pyotp.random_base32(32)
+        superseding = await http.post("/internal/seeds", json={
+            **body, "seed": newer, "code": pyotp.TOTP(newer, digits=8).now()})
+        assert superseding.status_code == 201, superseding.text
+        assert superseding.json()["seedId"] != stored["seedId"]
+    rows = await vault.sql("SELECT id FROM seeds WHERE registration_id = $1", uuid.UUID(registration))
+    assert [str(r["id"]) for r in rows] == [superseding.json()["seedId"]]
+    events = await vault.sql("SELECT event_type FROM outbox_events WHERE key = $1 ORDER BY id", subject)
+    assert [e["event_type"] for e in events] == ["seed.stored.v1", "seed.revoked.v1", "seed.stored.v1"]
 
 
 async def test_native_enrollment_generates_a_pending_seed_confirmed_by_a_first_code(vault, fresh_step) -> None:

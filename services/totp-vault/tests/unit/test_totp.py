@@ -109,3 +109,13 @@ def test_provisioning_uri_names_every_parameter() -> None:
                    "&issuer=two%20fold&algorithm=SHA256&digits=8&period=60")
     parsed = pyotp.parse_uri(uri)
     assert parsed.digits == 8 and parsed.interval == 60 and parsed.issuer == "two fold"
+
+
+def test_provisioning_uri_escapes_the_labels_separator_inside_issuer_and_account() -> None:
+    key = os.urandom(20)
+    uri = provisioning_uri(key, issuer="Acme Café & Co: Ops/2FA", account="ann:b@example.org",
+                           params=TotpParameters(digits=6, algorithm="SHA1", period=30))
+    assert uri.startswith("otpauth://totp/Acme%20Caf%C3%A9%20%26%20Co%3A%20Ops%2F2FA:ann%3Ab%40example.org?")
+    assert "&issuer=Acme%20Caf%C3%A9%20%26%20Co%3A%20Ops%2F2FA&" in uri
+    parsed = pyotp.parse_uri(uri)
+    assert (parsed.issuer, parsed.name) == ("Acme Café & Co: Ops/2FA", "ann:b@example.org")

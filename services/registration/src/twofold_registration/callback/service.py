@@ -34,7 +34,7 @@ class CallbackParams:
     seed: str | None
     code: str | None
     seed_id: str | None
-    timestamp: int | None
+    timestamp: int  # required by the endpoint's schema (a missing one is a 422)
     error: str | None
 
 
@@ -43,11 +43,10 @@ class Outcome:
     success: bool
     redirect_to: str | None
     message: str
+    recovery_codes: list[str] | None = None  # a first enrollment's, shown once on the landing page
 
 
-def check_timestamp(registration: Registration, timestamp_ms: int | None) -> None:
-    if timestamp_ms is None:
-        raise IncompleteCallback("timestamp is required.")
+def check_timestamp(registration: Registration, timestamp_ms: int) -> None:
     age = time.time() - timestamp_ms / 1000
     settings = registration.settings
     if age > settings.callback_max_age_seconds or -age > settings.callback_future_skew_seconds:
@@ -64,16 +63,20 @@ async def handle(registration: Registration, params: CallbackParams) -> Outcome:
         return Outcome(False, _app_redirect(app, row, params, seed_id=None), "The authenticator setup was declined.")
     if not (params.seed and params.code and params.seed_id):
         raise IncompleteCallback("A successful callback carries seed, code and seedId.")
-    seed_id = await registration.vault.store(
-        subject=tokens.vault_subject(row), seed=params.seed, code=params.code,
-        external_seed_id=params.seed_id, registration_id=row["id"],
-    )
+    # The registration stays locked from the vault's commit to ours: parallel callbacks wait and then
+    # find it completed (409); if this process dies in between, the row is still pending, and the next
+    # callback's seed supersedes the one the vault kept (see SeedVault.store).
     async with registration.db.transaction() as session:
-        await tokens.complete(session, row, seed_id=seed_id, external_seed_id=params.seed_id)
+        row = await tokens.lock_pending(session, row)
+        enrolled = await registration.vault.store(
+            subject=tokens.vault_subject(row), seed=params.seed, code=params.code,
+            external_seed_id=params.seed_id, registration_id=row["id"], enrollment=row["enrollment"],
+        )
+        await tokens.complete(session, row, seed_id=enrolled.seed_id, external_seed_id=params.seed_id)
         if app is not None and app.seed_mode:
             await pickup.keep(session, registration, row["id"], params.seed)
     return Outcome(True, _app_redirect(app, row, params, seed_id=params.seed_id),
-                   "Two-factor authentication is set up. You can close this window.")
+                   "Two-factor authentication is set up. You can close this window.", enrolled.recovery_codes)
 
 
 def _app_redirect(app: App | None, row, params: CallbackParams, *, seed_id: str | None) -> str | None:

@@ -6,23 +6,29 @@ from twofold_common.runtime import SessionDep
 from ..deps import RegistrationDep, Starter, StarterDep
 from . import service
 from ..callback import pickup
-from .schemas import ConfirmSetup, RegistrationStatus, SeedPickup, SetupStarted, StartSetup
+from .schemas import ConfirmSetup, RegistrationStatus, SeedPickup, SetupCompleted, SetupStarted, StartSetup
 
 router = APIRouter(prefix="/api/auth", tags=["enrollment"])
 
 
 @router.post("/setup-2fa", status_code=201, response_model_exclude_none=True,
-             responses=problem_responses(401, 403, 404, 422, 503))
+             responses=problem_responses(401, 403, 404, 409, 422, 503))
 async def setup_2fa(body: StartSetup, session: SessionDep, registration: RegistrationDep,
                     starter: StarterDep) -> SetupStarted:
     """Start enrolling an authenticator: a deep link to the provider (``legitate``), or an
-    ``otpauth://`` URI and QR code for any authenticator app (``native``, then ``/setup-2fa/confirm``)."""
+    ``otpauth://`` URI and QR code for any authenticator app (``native``, then ``/setup-2fa/confirm``).
+
+    A person calls it with a setup token: the one from registration (or a password login of an account
+    still in setup) opens setup only while the account has no authenticator (409 ``already-enrolled``
+    after); the one from ``/api/auth/2fa/re-enroll`` replaces the current authenticator. A session's
+    access token alone gets 403 ``setup-token-required``."""
     return await service.start(registration, session, starter, body)
 
 
-@router.post("/setup-2fa/confirm", responses=problem_responses(400, 404, 409, 410, 422, 503))
-async def confirm_setup(body: ConfirmSetup, registration: RegistrationDep) -> RegistrationStatus:
-    """Finish a native enrollment with the first code the authenticator app shows."""
+@router.post("/setup-2fa/confirm", responses=problem_responses(400, 404, 409, 410, 422, 429, 503))
+async def confirm_setup(body: ConfirmSetup, registration: RegistrationDep) -> SetupCompleted:
+    """Finish a native enrollment with the first code the authenticator app shows (5 codes per 15
+    minutes). A first enrollment answers with the account's recovery codes: shown this once."""
     return await service.confirm_native(registration, body)
 
 

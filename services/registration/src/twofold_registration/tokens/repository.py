@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,6 +44,35 @@ async def transition(session: AsyncSession, registration_id: uuid.UUID, status: 
         .values(status=status, **values)
         .returning(registrations)
     )).mappings().first()
+
+
+async def lock_pending(session: AsyncSession, registration_id: uuid.UUID) -> RowMapping | None:
+    """The pending registration, locked until the transaction ends: completions of one registration
+    (parallel callbacks, a retry) run one after the other, and the later ones find it completed."""
+    return (await session.execute(
+        sa.select(registrations).where(registrations.c.id == registration_id, registrations.c.status == "pending")
+        .with_for_update()
+    )).mappings().first()
+
+
+async def count_confirmation(session: AsyncSession, registration_id: uuid.UUID, *, limit: int,
+                             window: timedelta) -> int:
+    """Count one native confirmation attempt in the registration's window, in one statement (so parallel
+    attempts cannot pass the limit); returns 0 when counted, else the seconds until the window ends."""
+    c = registrations.c
+    now = datetime.now(UTC)
+    new_window = sa.or_(c.confirm_window_started_at.is_(None), c.confirm_window_started_at <= now - window)
+    counted = await session.scalar(
+        sa.update(registrations)
+        .where(c.id == registration_id, sa.or_(new_window, c.confirm_attempts < limit))
+        .values(confirm_attempts=sa.case((new_window, 1), else_=c.confirm_attempts + 1),
+                confirm_window_started_at=sa.case((new_window, now), else_=c.confirm_window_started_at))
+        .returning(c.id)
+    )
+    if counted is not None:
+        return 0
+    started = await session.scalar(sa.select(c.confirm_window_started_at).where(c.id == registration_id))
+    return max(1, int((started + window - now).total_seconds()) + 1)
 
 
 async def set_seed(session: AsyncSession, registration_id: uuid.UUID, seed_id: str) -> None:

@@ -12,7 +12,7 @@ class CamelModel(BaseModel):
 class StartSetup(CamelModel):
     provider: Literal["legitate", "native"] = "legitate"
     # third-party apps: the app's own identifier of its user, and where to send the user back
-    account: str | None = Field(default=None, min_length=1, max_length=255)
+    account: str | None = Field(default=None, min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")
     email: EmailStr | None = None
     callback_url: str | None = Field(default=None, max_length=2048)
     # seed 001's request carried a ``token`` field (the account again); accepted and ignored
@@ -41,6 +41,12 @@ class RegistrationStatus(CamelModel):
     created_at: datetime
     expires_at: datetime
     completed_at: datetime | None
+
+
+class SetupCompleted(RegistrationStatus):
+    """A native enrollment confirmed; a first enrollment comes with recovery codes, shown this once."""
+
+    recovery_codes: list[str] | None = None
 
 
 class SeedPickup(CamelModel):

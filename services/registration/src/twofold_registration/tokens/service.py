@@ -11,15 +11,17 @@ from urllib.parse import quote, urlencode
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from twofold_common.errors import Conflict, Forbidden, NotFound, Problem
+from twofold_common.access_tokens import FIRST_ENROLLMENT
+from twofold_common.errors import Conflict, Forbidden, NotFound, Problem, TooManyRequests
 from twofold_common.events import (
     CloudEvent, RegistrationCompleted, RegistrationExpired, RegistrationRejected, UserDeleted,
 )
 from twofold_common.outbox import publish
 
 from ..deps import Registration, Starter
+from ..peers import AlreadyEnrolled
 from . import repository
-from .schemas import ConfirmSetup, RegistrationStatus, SetupStarted, StartSetup
+from .schemas import ConfirmSetup, RegistrationStatus, SetupCompleted, SetupStarted, StartSetup
 
 SOURCE = "/registration"
 
@@ -42,10 +44,11 @@ def _subject_fields(row: RowMapping) -> dict:
             "account": row["account"]}
 
 
-def deep_link(registration: Registration, *, account: str, token: str) -> str:
-    """Seed 001's link to the provider's page; every value URL-encoded."""
+def deep_link(registration: Registration, *, account: str, token: str, service: str | None = None) -> str:
+    """Seed 001's link to the provider's page; every value URL-encoded.  ``service`` is the name the
+    authenticator shows (an app's display name; ours by default)."""
     settings = registration.settings
-    query = urlencode({"action": "add", "service": settings.service_display_name, "account": account,
+    query = urlencode({"action": "add", "service": service or settings.service_display_name, "account": account,
                        "callback": settings.callback_url, "regToken": token}, quote_via=quote)
     return f"{settings.provider_base_url}?{query}"
 
@@ -61,26 +64,43 @@ async def start(registration: Registration, session: AsyncSession, starter: Star
                             code="callback-url-not-registered")
         subject = {"client_id": app.client_id, "account": body.account, "email": body.email}
         account = body.email or body.account
+        enrollment = "add"
+        service_name = app.name  # the person enrolls for the app: its name is what they look for
     else:
         if body.callback_url is not None:
             raise Problem("callbackUrl is for third-party apps.", code="callback-url-not-allowed", status=422)
+        enrollment = await _person_enrollment(registration, starter)
         subject = {"user_id": starter.user_id, "email": starter.email}
         account = starter.email or str(starter.user_id)
+        service_name = None  # ours, as configured
 
     token, token_hash = repository.new_token()
     registration_id = uuid.uuid4()
     expires_at = datetime.now(UTC) + timedelta(seconds=registration.settings.token_ttl_seconds)
     await repository.insert(session, id=registration_id, token_hash=token_hash, provider=body.provider,
-                            service_name=registration.settings.service_display_name, callback_url=body.callback_url,
-                            status="pending", expires_at=expires_at, **subject)
+                            service_name=service_name or registration.settings.service_display_name, callback_url=body.callback_url,
+                            enrollment=enrollment, status="pending", expires_at=expires_at, **subject)
     if body.provider == "native":
         owner = vault_subject({"user_id": None, "client_id": None, "account": None, **subject})
-        seed = await registration.vault.generate(subject=owner, account=account, registration_id=registration_id)
+        seed = await registration.vault.generate(subject=owner, account=account, registration_id=registration_id,
+                                                 issuer=service_name)
         await repository.set_seed(session, registration_id, seed.seed_id)
         return SetupStarted(registration_token=token, provider="native", expires_at=expires_at,
                             otpauth_uri=seed.otpauth_uri, qr_svg=seed.qr_svg)
     return SetupStarted(registration_token=token, provider="legitate", expires_at=expires_at,
-                        deep_link=deep_link(registration, account=account, token=token))
+                        deep_link=deep_link(registration, account=account, token=token, service=service_name))
+
+
+async def _person_enrollment(registration: Registration, starter: Starter) -> str:
+    """A person enrolls with a setup token only: ``first`` while the account has no authenticator
+    (so the token is spent once an enrollment completes), ``replace`` after a fresh code. A session's
+    access token alone cannot add an authenticator."""
+    if starter.enrollment is None:
+        raise Forbidden("Enrollment starts with a setup token. To add or replace an authenticator, use "
+                        "POST /api/auth/2fa/re-enroll with a current code.", code="setup-token-required")
+    if starter.enrollment == FIRST_ENROLLMENT and await registration.vault.has_authenticator(str(starter.user_id)):
+        raise AlreadyEnrolled()
+    return starter.enrollment
 
 
 async def open_pending(registration: Registration, token: str) -> RowMapping:
@@ -120,13 +140,31 @@ async def reject(session: AsyncSession, row: RowMapping, reason: str) -> RowMapp
     return done
 
 
-async def confirm_native(registration: Registration, body: ConfirmSetup) -> RegistrationStatus:
+async def lock_pending(session: AsyncSession, row: RowMapping) -> RowMapping:
+    """Hold the registration while it completes; one that ended meanwhile is a conflict."""
+    locked = await repository.lock_pending(session, row["id"])
+    if locked is None:
+        raise RegistrationUsed("The registration was completed or rejected meanwhile.")
+    return locked
+
+
+async def confirm_native(registration: Registration, body: ConfirmSetup) -> SetupCompleted:
     row = await open_pending(registration, body.registration_token)
     if row["provider"] != "native" or row["seed_id"] is None:
         raise Problem("Only native enrollments are confirmed with a code.", code="not-native", status=409)
-    await registration.vault.confirm(row["seed_id"], body.code)
+    settings = registration.settings
+    # Its own transaction on purpose: the attempt counts even when the code then proves wrong.
     async with registration.db.transaction() as session:
-        return status_of(await complete(session, row, seed_id=row["seed_id"], external_seed_id=None))
+        retry_after = await repository.count_confirmation(
+            session, row["id"], limit=settings.confirm_attempt_limit,
+            window=timedelta(seconds=settings.confirm_attempt_window_seconds))
+    if retry_after:
+        raise TooManyRequests("Too many codes tried; try again later.", retry_after=retry_after)
+    async with registration.db.transaction() as session:
+        row = await lock_pending(session, row)
+        enrolled = await registration.vault.confirm(row["seed_id"], body.code, enrollment=row["enrollment"])
+        done = await complete(session, row, seed_id=row["seed_id"], external_seed_id=None)
+    return SetupCompleted(**status_of(done).model_dump(), recovery_codes=enrolled.recovery_codes)
 
 
 async def read_status(session: AsyncSession, token: str, starter: Starter) -> RegistrationStatus:

@@ -8,7 +8,7 @@ from twofold_common.errors import problem_responses
 
 from ..deps import FromAuth, RecoveryCodesDep
 from ..schemas import SubjectPath
-from .schemas import ConsumeRecoveryCode, RecoveryCodeOutcome, RecoveryCodeSet
+from .schemas import ConsumeRecoveryCode, RecoveryCodeCount, RecoveryCodeOutcome, RecoveryCodeSet
 
 router = APIRouter(prefix="/internal/subjects/{subject}/recovery-codes", tags=["recovery codes"])
 
@@ -18,6 +18,11 @@ router = APIRouter(prefix="/internal/subjects/{subject}/recovery-codes", tags=["
 async def regenerate_recovery_codes(_: FromAuth, subject: SubjectPath,
                                     codes: RecoveryCodesDep) -> RecoveryCodeSet:
     return RecoveryCodeSet(codes=await codes.regenerate(subject))
+
+
+@router.get("", summary="How many unused codes the subject has", responses=problem_responses(401, 403, 422))
+async def count_recovery_codes(_: FromAuth, subject: SubjectPath, codes: RecoveryCodesDep) -> RecoveryCodeCount:
+    return RecoveryCodeCount(remaining=await codes.unused(subject))
 
 
 @router.post("/consume", summary="Use a recovery code; each works once",

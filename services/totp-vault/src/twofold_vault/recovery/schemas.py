@@ -15,3 +15,7 @@ class ConsumeRecoveryCode(CamelModel):
 class RecoveryCodeOutcome(CamelModel):
     valid: bool
     remaining: int
+
+
+class RecoveryCodeCount(CamelModel):
+    remaining: int

@@ -59,6 +59,9 @@ class RecoveryCodes:
         await repository.replace_set(self.session, subject, [code_hash(self.pepper, subject, c) for c in codes])
         return [display(code) for code in codes]
 
+    async def unused(self, subject: str) -> int:
+        return await repository.count_unused(self.session, subject)
+
     async def consume(self, subject: str, code: str) -> tuple[bool, int]:
         """Use ``code`` once; returns whether it was valid and how many unused codes remain."""
         compact = normalize(code)

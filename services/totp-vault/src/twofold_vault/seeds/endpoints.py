@@ -9,12 +9,13 @@ from fastapi import APIRouter, Response, status
 from twofold_common.errors import problem_responses
 from twofold_common.runtime import SessionDep
 
-from ..deps import FromAuth, FromRegistration, SeedVaultDep
+from ..deps import FromAuth, FromAuthOrRegistration, FromRegistration, SeedVaultDep
 from ..schemas import SubjectPath
 from . import service
 from .schemas import (
     Authenticator,
     ConfirmSeed,
+    Enrolled,
     GeneratedSeed,
     GenerateSeed,
     RenameSeed,
@@ -30,11 +31,11 @@ _AUTH_PROBLEMS = (401, 403, 422)
 @router.post("/seeds", status_code=status.HTTP_201_CREATED, summary="Store a provider's seed, checking a code",
              responses={200: {"description": "A retry of this registration: the seed stored before"},
                         **problem_responses(*_AUTH_PROBLEMS, 409, 503)})
-async def store_seed(_: FromRegistration, body: StoreSeed, response: Response, vault: SeedVaultDep) -> Authenticator:
-    seed, created = await vault.store(body)
+async def store_seed(_: FromRegistration, body: StoreSeed, response: Response, vault: SeedVaultDep) -> Enrolled:
+    seed, created, recovery_codes = await vault.store(body)
     if not created:
         response.status_code = status.HTTP_200_OK
-    return Authenticator.of(seed)
+    return Enrolled(**Authenticator.of(seed).model_dump(), recovery_codes=recovery_codes)
 
 
 @router.post("/seeds/generate", status_code=status.HTTP_201_CREATED,
@@ -52,8 +53,9 @@ async def generate_seed(_: FromRegistration, body: GenerateSeed, response: Respo
 @router.post("/seeds/{seed_id}/confirm", summary="Activate a generated seed with a first code",
              responses=problem_responses(*_AUTH_PROBLEMS, 404, 409, 503))
 async def confirm_seed(_: FromRegistration, seed_id: uuid.UUID, body: ConfirmSeed,
-                       vault: SeedVaultDep) -> Authenticator:
-    return Authenticator.of(await vault.confirm(seed_id, body.code))
+                       vault: SeedVaultDep) -> Enrolled:
+    seed, recovery_codes = await vault.confirm(seed_id, body.code, body.enrollment)
+    return Enrolled(**Authenticator.of(seed).model_dump(), recovery_codes=recovery_codes)
 
 
 @router.post("/verify", response_model_exclude_none=True,
@@ -65,7 +67,7 @@ async def verify_code(_: FromAuth, body: VerifyCode, vault: SeedVaultDep) -> Ver
 
 @router.get("/subjects/{subject}/authenticators", summary="The subject's seeds, without secrets",
             responses=problem_responses(*_AUTH_PROBLEMS))
-async def list_authenticators(_: FromAuth, subject: SubjectPath, session: SessionDep) -> list[Authenticator]:
+async def list_authenticators(_: FromAuthOrRegistration, subject: SubjectPath, session: SessionDep) -> list[Authenticator]:
     return [Authenticator.of(seed) for seed in await service.list_authenticators(session, subject)]
 
 

@@ -19,6 +19,13 @@ class RegistrationConflict(Conflict):
     code, title = "registration-conflict", "This registration already enrolled a different seed"
 
 
+class AlreadyEnrolled(Conflict):
+    """A first enrollment for a subject that has an active authenticator: adding one needs the
+    ``replace`` enrollment, which auth grants only for a fresh code of the current factor."""
+
+    code, title = "already-enrolled", "The subject already has an active authenticator"
+
+
 class SeedAlreadyRevoked(Conflict):
     code, title = "seed-revoked", "The seed is revoked"
 

@@ -170,6 +170,16 @@ async def _revoke(session: AsyncSession, which: Any, reason: str) -> list[Seed]:
     )
 
 
+async def lock_subject(session: AsyncSession, subject: str) -> None:
+    """Serialize enrollments of one subject until the transaction ends: the rule of an enrollment
+    ("first": none active yet; "replace": revoke the others) is checked and applied under it."""
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended("vault-subject:" + subject, 0))))
+
+
+async def delete_seed(session: AsyncSession, seed_id: uuid.UUID) -> None:
+    await session.execute(delete(seeds).where(seeds.c.id == seed_id))
+
+
 async def delete_subject(session: AsyncSession, subject: str) -> list[Seed]:
     return await _all(session, delete(seeds).where(seeds.c.subject == subject).returning(seeds))
 

@@ -27,7 +27,9 @@ from .. import totp
 from ..crypto import CiphertextRejected, KeyRing, UnknownKey
 from ..settings import EVENT_SOURCE, VaultSettings
 from . import repository
+from ..recovery.service import RecoveryCodes
 from .errors import (
+    AlreadyEnrolled,
     CodeMismatch,
     InvalidSeed,
     KeyUnavailable,
@@ -60,23 +62,33 @@ class TotpPolicy:
 
 
 class SeedVault:
-    def __init__(self, session: AsyncSession, ring: KeyRing, policy: TotpPolicy) -> None:
+    def __init__(self, session: AsyncSession, ring: KeyRing, policy: TotpPolicy, recovery: RecoveryCodes) -> None:
         self.session = session
         self.ring = ring
         self.policy = policy
+        self.recovery = recovery
 
-    async def store(self, request: StoreSeed) -> tuple[Seed, bool]:
-        """Store a provider's seed if ``code`` matches it; returns the seed and whether it is new.
+    async def store(self, request: StoreSeed) -> tuple[Seed, bool, list[str] | None]:
+        """Store a provider's seed if ``code`` matches it; returns the seed, whether it is new, and the
+        recovery codes the enrollment issued.
 
         The code's time step is recorded as used, so the enrollment code cannot log anyone in.
+        Registration calls this only while its registration is pending, holding that registration's
+        row: a seed stored earlier for the same registration with another secret is then the orphan of
+        a call whose answer was lost (registration died before its own commit), and this one supersedes it.
         """
         try:
             secret = totp.secret_from_base32(request.seed.get_secret_value())
         except totp.InvalidSecret as exc:
             raise InvalidSeed(str(exc)) from None
+        await repository.lock_subject(self.session, request.subject)
         existing = await repository.by_registration(self.session, request.registration_id)
         if existing is not None:
-            return self._same_enrollment(existing, request.subject, secret), False
+            if existing.subject != request.subject or existing.provider != request.provider:
+                raise RegistrationConflict()
+            if existing.status == "active" and hmac.compare_digest(self._open(existing), secret):
+                return existing, False, await self._settle_enrollment(existing, request.enrollment)
+            await self._supersede(existing)
         params = totp.TotpParameters(
             digits=request.digits or len(request.code),
             algorithm=request.algorithm or self.policy.algorithm,
@@ -90,12 +102,11 @@ class SeedVault:
             label=request.label, params=params, window_steps=self.policy.window,
             sealed=self.ring.seal(seed_id, secret), last_used_step=step,
         )
-        if seed is None:  # a concurrent retry of this registration inserted first
-            winner = await repository.by_registration(self.session, request.registration_id)
-            return self._same_enrollment(winner, request.subject, secret), False
+        if seed is None:  # cannot happen under the subject lock; a conflict rather than a second seed
+            raise RegistrationConflict()
         await publish(self.session, SeedStored(owner=seed.subject, seed_id=seed.id, provider="legitate"),
                       source=EVENT_SOURCE)
-        return seed, True
+        return seed, True, await self._settle_enrollment(seed, request.enrollment)
 
     async def generate(self, request: GenerateSeed) -> tuple[GeneratedSeed, bool]:
         """A new pending seed for native enrollment; a retry of the registration shows the same one again."""
@@ -103,7 +114,7 @@ class SeedVault:
         if seed is not None:
             if seed.subject != request.subject or seed.status != "pending" or seed.provider != "native":
                 raise RegistrationConflict("This registration has a seed in another state or of another subject.")
-            return self._enrollment(seed, self._open(seed), request.account), False
+            return self._enrollment(seed, self._open(seed), request), False
         params = totp.TotpParameters(
             digits=request.digits or self.policy.digits,
             algorithm=request.algorithm or self.policy.algorithm,
@@ -118,24 +129,45 @@ class SeedVault:
         )
         if inserted is None:  # a concurrent retry: answer with the seed it made
             return await self.generate(request)
-        return self._enrollment(inserted, secret, request.account), True
+        return self._enrollment(inserted, secret, request), True
 
-    async def confirm(self, seed_id: uuid.UUID, code: str) -> Seed:
+    async def confirm(self, seed_id: uuid.UUID, code: str, enrollment: str) -> tuple[Seed, list[str] | None]:
         """Activate a generated seed with a first code from the person's authenticator."""
         seed = await repository.get(self.session, seed_id)
         if seed is None:
             raise SeedNotFound()
-        if seed.status == "active":
-            return seed  # a retried confirmation: the first one won
+        await repository.lock_subject(self.session, seed.subject)
+        seed = await repository.get(self.session, seed_id)
+        assert seed is not None  # rows are deleted only under the same lock or with the whole subject
+        if seed.status == "active":  # a retried confirmation: the first one won
+            return seed, await self._settle_enrollment(seed, enrollment)
         if seed.status == "revoked":
             raise SeedAlreadyRevoked()
         step = self._enrollment_step(self._open(seed), code, seed.params, seed.window_steps)
         activated = await repository.activate(self.session, seed.id, step)
-        if activated is None:  # confirmed or revoked concurrently: report what happened
-            return await self.confirm(seed_id, code)
+        if activated is None:  # revoked concurrently (a reset does not take the subject lock)
+            raise SeedAlreadyRevoked()
         await publish(self.session, SeedStored(owner=activated.subject, seed_id=activated.id, provider="native"),
                       source=EVENT_SOURCE)
-        return activated
+        return activated, await self._settle_enrollment(activated, enrollment)
+
+    async def _settle_enrollment(self, seed: Seed, enrollment: str) -> list[str] | None:
+        """Apply the enrollment's rule to the subject's other active seeds (under the subject lock),
+        and issue recovery codes where it gives them."""
+        others = [other.id for other in await repository.active_for_subject(self.session, seed.subject)
+                  if other.id != seed.id]
+        if enrollment == "first" and others:
+            raise AlreadyEnrolled("This account already has an authenticator; replacing it needs a fresh code.")
+        if enrollment == "replace" and others:
+            await _announce(self.session, await repository.revoke(self.session, others, "replaced"), "replaced")
+        if enrollment == "first" or (enrollment == "replace" and await self.recovery.unused(seed.subject) == 0):
+            return await self.recovery.regenerate(seed.subject)
+        return None
+
+    async def _supersede(self, orphan: Seed) -> None:
+        await repository.delete_seed(self.session, orphan.id)
+        if orphan.status != "revoked":
+            await _announce(self.session, [orphan], "superseded")
 
     async def verify(self, subject: str, code: str, seed_id: uuid.UUID | None = None) -> Verification:
         """Is ``code`` valid now for one of the subject's active seeds (or for ``seed_id``)?
@@ -182,15 +214,9 @@ class SeedVault:
             raise CodeMismatch("The code is not valid for this seed now.")
         return steps[-1]
 
-    def _same_enrollment(self, seed: Seed | None, subject: str, secret: bytes) -> Seed:
-        """A retried store must carry what the first call stored; anything else is a conflict."""
-        if seed is None or seed.subject != subject or seed.status != "active" or seed.provider != "legitate" \
-                or not hmac.compare_digest(self._open(seed), secret):
-            raise RegistrationConflict()
-        return seed
-
-    def _enrollment(self, seed: Seed, secret: bytes, account: str) -> GeneratedSeed:
-        uri = totp.provisioning_uri(secret, issuer=self.policy.issuer, account=account, params=seed.params)
+    def _enrollment(self, seed: Seed, secret: bytes, request: GenerateSeed) -> GeneratedSeed:
+        uri = totp.provisioning_uri(secret, issuer=request.issuer or self.policy.issuer, account=request.account,
+                                    params=seed.params)
         return GeneratedSeed(seed_id=seed.id, otpauth_uri=uri, qr_svg=_qr_svg(uri))
 
 
