@@ -21,9 +21,11 @@ async def test_no_session_is_possible_before_enrollment_completes(auth_stack) ->
         assert response.status_code == 403, (path, response.text)
         assert response.headers["content-type"] == "application/problem+json"
     # no challenge exists, so the seed-compatible paths give nothing either
-    verify = await auth_stack.http.post("/api/auth/verify-2fa-internal", json={"email": user.email, "code": "123456"})
+    verify = await auth_stack.http.post("/api/auth/verify-2fa-internal", json={
+        "email": user.email, "challengeToken": "ch_not-a-challenge", "code": "123456"})
     assert verify.status_code == 401
-    signin = await auth_stack.http.post("/api/auth/signin-with-2fa", json={"email": user.email, "password": user.password})
+    signin = await auth_stack.http.post("/api/auth/signin-with-2fa", json={
+        "email": user.email, "password": user.password, "challengeToken": "ch_not-a-challenge"})
     assert signin.status_code == 401
 
     await auth_stack.enroll(user)
@@ -101,24 +103,74 @@ async def test_logout_revoke_one_and_revoke_all(auth_stack) -> None:
 
 async def test_seed_compatible_two_call_login(auth_stack) -> None:
     user = await auth_stack.enroll(await auth_stack.register())
-    assert (await auth_stack.login(user)).json()["status"] == "2fa_required"
-    early = await auth_stack.http.post("/api/auth/signin-with-2fa", json={"email": user.email, "password": user.password})
+    login = (await auth_stack.login(user)).json()
+    challenge = login["challengeToken"]
+    password = {"email": user.email, "password": user.password, "challengeToken": challenge}
+    early = await auth_stack.http.post("/api/auth/signin-with-2fa", json=password)
     assert early.status_code == 401  # the password alone never makes a session
     verified = await auth_stack.http.post("/api/auth/verify-2fa-internal", json={
-        "email": user.email.upper(), "code": await user.authenticator.fresh_code()})
+        "email": user.email.upper(), "challengeToken": challenge, "code": await user.authenticator.fresh_code()})
     assert verified.status_code == 200 and verified.json()["verified"] is True
     wrong_password = await auth_stack.http.post("/api/auth/signin-with-2fa",
-                                                json={"email": user.email, "password": "not the password"})
+                                                json={**password, "password": "not the password"})
     assert wrong_password.status_code == 401
-    signed_in = await auth_stack.http.post("/api/auth/signin-with-2fa",
-                                           json={"email": user.email, "password": user.password})
+    # someone else who knows the password gets a login of their own: the owner's verification is not theirs
+    other = (await auth_stack.login(user)).json()["challengeToken"]
+    taken = await auth_stack.http.post("/api/auth/signin-with-2fa", json={**password, "challengeToken": other})
+    assert taken.status_code == 401 and taken.json()["type"].endswith("/second-factor-required")
+    signed_in = await auth_stack.http.post("/api/auth/signin-with-2fa", json=password)
     assert signed_in.status_code == 200, signed_in.text
     # the verification was for one sign-in only
-    assert (await auth_stack.http.post("/api/auth/signin-with-2fa",
-                                       json={"email": user.email, "password": user.password})).status_code == 401
+    assert (await auth_stack.http.post("/api/auth/signin-with-2fa", json=password)).status_code == 401
     step_up = await auth_stack.http.post("/api/auth/verify-2fa", headers=bearer(signed_in.json()["accessToken"]),
                                          json={"code": await user.authenticator.fresh_code()})
     assert step_up.status_code == 200 and step_up.json()["verified"] is True
+
+
+async def test_knowing_an_email_is_not_enough_to_block_or_lock_its_owner(auth_stack) -> None:
+    user = await auth_stack.enroll(await auth_stack.register())
+    access = bearer((await auth_stack.sign_in(user))["accessToken"])
+    codes = (await auth_stack.http.post("/api/auth/2fa/recovery-codes", headers=access, json={
+        "code": await user.authenticator.fresh_code()})).json()["codes"]
+    owners_login = (await auth_stack.login(user)).json()["challengeToken"]
+    # without the password there is no challenge to answer: a code needs one
+    missing = await auth_stack.http.post("/api/auth/verify-2fa-internal", json={"email": user.email, "code": "123456"})
+    assert missing.status_code == 422
+    for _ in range(12):
+        guess = await auth_stack.http.post("/api/auth/verify-2fa-internal", json={
+            "email": user.email, "challengeToken": f"ch_{uuid.uuid4().hex}", "code": user.authenticator.wrong_code()})
+        assert guess.status_code == 401 and guess.json()["type"].endswith("/invalid-challenge")
+    rows = await auth_stack.sql("SELECT status FROM users WHERE id = $1", user.user_id)
+    assert rows[0]["status"] == "active"
+    answer = await auth_stack.http.post("/api/auth/login/2fa", json={
+        "challengeToken": owners_login, "code": await user.authenticator.fresh_code()})
+    assert answer.status_code == 200, answer.text
+
+    # with the password, wrong codes reach the attempt limit, but never block a recovery code
+    for _ in range(5):
+        wrong = await auth_stack.http.post("/api/auth/login/2fa", json={
+            "challengeToken": (await auth_stack.login(user)).json()["challengeToken"],
+            "code": user.authenticator.wrong_code()})
+        assert wrong.status_code == 401
+    limited = await auth_stack.http.post("/api/auth/login/2fa", json={
+        "challengeToken": (await auth_stack.login(user)).json()["challengeToken"],
+        "code": await user.authenticator.fresh_code()})
+    assert limited.status_code == 429
+    recovered = await auth_stack.http.post("/api/auth/login/2fa", json={
+        "challengeToken": (await auth_stack.login(user)).json()["challengeToken"], "recoveryCode": codes[0]})
+    assert recovered.status_code == 200, recovered.text
+
+
+async def test_a_challenge_takes_a_few_codes_then_the_password_again(auth_stack) -> None:
+    user = await auth_stack.enroll(await auth_stack.register())
+    challenge = (await auth_stack.login(user)).json()["challengeToken"]
+    for _ in range(5):
+        wrong = await auth_stack.http.post("/api/auth/login/2fa", json={"challengeToken": challenge,
+                                                                       "recoveryCode": "aaaaa-aaaaa"})
+        assert wrong.status_code == 401 and wrong.json()["type"].endswith("/invalid-code")
+    spent = await auth_stack.http.post("/api/auth/login/2fa", json={
+        "challengeToken": challenge, "code": await user.authenticator.fresh_code()})
+    assert spent.status_code == 401 and spent.json()["type"].endswith("/invalid-challenge")
 
 
 async def test_wrong_email_and_wrong_password_answer_the_same(auth_stack) -> None:

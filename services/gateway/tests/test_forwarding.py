@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from twofold_common.internal_auth import InternalAuth
+from twofold_common.settings import DEV_INTERNAL_SECRET
 from twofold_common.testing.http import bearer
 from twofold_common.testing.processes import ServiceProcess, free_port
 
@@ -84,8 +86,10 @@ async def test_only_end_to_end_headers_cross_and_the_gateway_states_who_calls(pr
     assert headers["x-forwarded-for"] == "127.0.0.1"  # the peer, not the caller's claim
     assert headers["x-request-id"] == "caller-request-1"
     for dropped in ("x-drop-me", "keep-alive", "te", "proxy-authorization", "upgrade", "cookie",
-                    "x-internal-auth", "x-twofold-client-id"):
+                    "x-twofold-client-id"):
         assert dropped not in headers, dropped
+    # the gateway's own credential, not the caller's: with it the service believes x-forwarded-for
+    assert InternalAuth("registration", DEV_INTERNAL_SECRET).verify(headers["x-internal-auth"]) == "gateway"
 
     assert answer.headers["x-kept"] == "yes"
     for dropped in ("keep-alive", "x-upstream-private", "proxy-authenticate"):

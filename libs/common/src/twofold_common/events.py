@@ -85,6 +85,15 @@ class UserRegistered(UserEvent):
     email: str
 
 
+class RegistrationAttempted(UserEvent):
+    """Someone registered with this existing account's email while register conceals which emails exist
+    (``AUTH_CONCEAL_REGISTERED_EMAILS``): the deployment tells the owner by email, who may simply sign in."""
+
+    type = "account.registration_attempted.v1"
+    topic = AUTH_TOPIC
+    email: str
+
+
 class UserDeleted(UserEvent):
     type = "user.deleted.v1"
     topic = AUTH_TOPIC

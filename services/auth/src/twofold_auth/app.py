@@ -7,7 +7,7 @@ from twofold_common.runtime import Runtime, RuntimeDep, create_service_app
 from . import audit
 from .accounts import endpoints as accounts
 from .accounts.service import on_registration_completed
-from .attempts import AttemptLimiter
+from .attempts import AttemptLimiter, PasswordLimiter
 from .cleanup import delete_expired
 from .clients import endpoints as clients
 from .deps import Auth
@@ -43,6 +43,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             verifier=TokenVerifier(issuer=settings.issuer, audience=settings.audience, jwks=ring.jwks()),
             limiter=AttemptLimiter(settings),
             vault=VaultClient(vault_http),
+            password_limiter=PasswordLimiter(settings),
         )
         runtime.every(settings.cleanup_interval_seconds, "auth-cleanup", delete_expired)
         runtime.every(settings.audit_seal_interval_seconds, "audit-seal", audit.seal)

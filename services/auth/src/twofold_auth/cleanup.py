@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .models import login_challenges, refresh_tokens, second_factor_attempts, sessions
+from .attempts import KNOWN_SOURCE_TIME
+from .models import login_challenges, password_attempts, refresh_tokens, second_factor_attempts, sessions
 
 # Ended rows stay a day for support questions; attempts as long as the longest limit window needs them.
 GRACE = timedelta(days=1)
@@ -21,6 +22,9 @@ async def delete_expired(session: AsyncSession) -> int:
         sa.delete(refresh_tokens).where(refresh_tokens.c.expires_at < cutoff),
         sa.delete(login_challenges).where(login_challenges.c.expires_at < cutoff),
         sa.delete(second_factor_attempts).where(second_factor_attempts.c.attempted_at < cutoff),
+        # a right password marks its source as one the owner uses (attempts.PasswordLimiter) for longer
+        sa.delete(password_attempts).where(password_attempts.c.attempted_at < sa.case(
+            (password_attempts.c.outcome == "success", datetime.now(UTC) - KNOWN_SOURCE_TIME), else_=cutoff)),
     ):
         deleted += (await session.execute(statement)).rowcount
     return deleted

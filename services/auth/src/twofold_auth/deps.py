@@ -13,12 +13,14 @@ from fastapi import Depends, Header, Request
 from twofold_common.access_tokens import TokenVerifier, bearer_token
 from twofold_common.db import Database
 from twofold_common.errors import Forbidden, Unauthorized
-from twofold_common.runtime import RuntimeDep
+from twofold_common.internal_auth import INTERNAL_AUTH_HEADER
+from twofold_common.runtime import Runtime, RuntimeDep
 
-from .attempts import AttemptLimiter
+from .attempts import AttemptLimiter, PasswordLimiter
 from .audit import Caller
 from .models import sessions
 from .passwords import Passwords
+from .sessions.lifetime import live_session
 from .settings import AuthSettings
 from .tokens import TokenHasher, TokenIssuer
 from .vault import VaultClient
@@ -36,17 +38,34 @@ class Auth:
     verifier: TokenVerifier
     limiter: AttemptLimiter
     vault: VaultClient
+    password_limiter: PasswordLimiter
 
 
 async def get_auth(runtime: RuntimeDep) -> Auth:
     return runtime.state["auth"]
 
 
-async def get_caller(request: Request) -> Caller:
-    """The gateway forwards the person's address in X-Forwarded-For (its first entry)."""
-    forwarded = request.headers.get("x-forwarded-for", "")
-    ip = forwarded.split(",")[0].strip() or (request.client.host if request.client else None)
+async def get_caller(request: Request, runtime: RuntimeDep) -> Caller:
+    """The person's address as the gateway computed it, or the peer's own when the gateway did not send the request.
+
+    X-Forwarded-For is believed only together with the gateway's internal credential: a direct
+    caller could write anything there, and the address decides whose password guesses are limited.
+    """
+    peer = request.client.host if request.client else None
+    ip = peer
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded and _from_gateway(runtime, request.headers.get(INTERNAL_AUTH_HEADER)):
+        ip = forwarded.split(",")[0].strip() or peer
     return Caller(ip=ip, user_agent=(request.headers.get("user-agent") or "")[:512] or None)
+
+
+def _from_gateway(runtime: Runtime, credential: str | None) -> bool:
+    if not credential:
+        return False
+    try:
+        return runtime.internal_auth.verify(credential) == "gateway"
+    except Unauthorized:
+        return False
 
 
 AuthDep = Annotated[Auth, Depends(get_auth)]
@@ -69,10 +88,11 @@ async def get_signed_in(auth: AuthDep, authorization: Annotated[str | None, Head
     if claims.is_setup_token or claims.session_id is None:
         raise Forbidden("A setup token can only start 2FA enrollment.", code="setup-token-only")
     async with auth.db.transaction() as session:
+        # every signed-in request is activity: it keeps the session from the idle timeout
         live = await session.scalar(
             sa.update(sessions)
             .where(sessions.c.id == claims.session_id, sessions.c.user_id == claims.user_id,
-                   sessions.c.revoked_at.is_(None), sessions.c.expires_at > datetime.now(UTC))
+                   *live_session(auth.settings, datetime.now(UTC)))
             .values(last_activity_at=sa.func.now())
             .returning(sessions.c.id)
         )

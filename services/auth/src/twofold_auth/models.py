@@ -11,13 +11,14 @@ users = sa.Table(
     "users", metadata,
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("email", sa.String(320), nullable=False),
-    # lower(email): unique case-insensitively, and the login lookup key
+    # emails.normalize_email(email).key: NFKC, case-folded; unique, and the login lookup key
     sa.Column("email_normalized", sa.String(320), nullable=False, unique=True),
     sa.Column("username", sa.String(64), nullable=True),
     sa.Column("password_hash", sa.Text, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),  # pending_2fa | active | locked | deleted
     sa.Column("totp_enabled", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("totp_seed_id", sa.String(255), nullable=True),
+    sa.Column("totp_provider", sa.String(16), nullable=True),  # legitate | native: which app a login opens
     sa.Column("totp_setup_completed_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("locked_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
@@ -37,6 +38,8 @@ login_challenges = sa.Table(
     sa.Column("verified_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("verified_method", sa.String(16), nullable=True),
     sa.Column("consumed_at", sa.DateTime(timezone=True), nullable=True),
+    # codes tried against this challenge: a login buys a few tries, then the password is asked again
+    sa.Column("attempts", sa.SmallInteger, nullable=False, server_default=sa.text("0")),
     sa.Column("ip", INET, nullable=True),
     sa.Column("user_agent", sa.String(512), nullable=True),
 )
@@ -73,6 +76,18 @@ second_factor_attempts = sa.Table(
     sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
     sa.Column("outcome", sa.String(16), nullable=False),  # pending | success | failure | error
     sa.Index("ix_second_factor_attempts_subject_time", "subject", "attempted_at"),
+)
+
+password_attempts = sa.Table(
+    "password_attempts", metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    # the email's lookup key, whether or not an account has it: unknown emails are limited alike
+    sa.Column("account", sa.String(320), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),  # the caller's address
+    sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+    sa.Column("outcome", sa.String(16), nullable=False),  # pending | success | failure
+    sa.Index("ix_password_attempts_account_time", "account", "attempted_at"),
+    sa.Index("ix_password_attempts_source_time", "source", "attempted_at"),
 )
 
 api_clients = sa.Table(

@@ -60,10 +60,11 @@ async def forward(request: Request, gateway: GatewayDep) -> Response:
     if route.rate_limited:
         gateway.open_limits.check(ip)
     app = await gateway.callers.check(route, request.headers.get("authorization"))
-    added = {"X-Forwarded-For": ip, "X-Request-ID": current_request_id() or ""}
+    # The service believes the caller's address, and an app's identity, only with the gateway's internal
+    # token (cached: minted once a minute per service, not per request).
+    added = {"X-Forwarded-For": ip, "X-Request-ID": current_request_id() or "",
+             INTERNAL_AUTH_HEADER: gateway.internal_auth.token_for(route.upstream.value)}
     if app is not None:
-        # The service believes the app's identity only together with the gateway's internal token.
-        added[INTERNAL_AUTH_HEADER] = gateway.internal_auth.token_for(route.upstream.value)
         added[CLIENT_ID_HEADER] = app.client_id
     # An app's secret stays here: the service learns who the app is, not its key.
     headers = request_headers(request.headers.raw, pass_authorization=app is None, added=added)

@@ -15,8 +15,7 @@ from twofold_common.redirect_signature import redirect_key
 
 from ..models import api_clients
 from ..tokens import TokenHasher
-
-SCOPES = frozenset({"setup", "verify", "status", "admin"})
+from .scopes import SCOPES
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,10 @@ def _check_callback_url(url: str, *, production: bool) -> str:
 
 async def create_client(session: AsyncSession, hasher: TokenHasher, *, name: str, callback_urls: list[str],
                         scopes: list[str], seed_mode: bool, production: bool) -> tuple[Client, str]:
+    if not 1 <= len(name) <= 200 or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        # the name reaches authenticator apps as the issuer of its users' seeds
+        raise Problem("A client's name has 1 to 200 characters, none of them control characters.",
+                      code="invalid-name")
     unknown = set(scopes) - SCOPES
     if unknown:
         raise Problem(f"Unknown scopes: {', '.join(sorted(unknown))}", code="invalid-scope")

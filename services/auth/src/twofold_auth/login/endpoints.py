@@ -6,13 +6,15 @@ from twofold_common.runtime import CallingAppDep
 from ..deps import AuthDep, CallerDep, SignedInDep
 from ..sessions.schemas import TokenPair
 from . import second_factor, service
-from .schemas import AppCode, AppVerdict, ChallengeAnswer, EmailCode, LoginResponse, PasswordLogin, StepUp, Verified
+from .schemas import (
+    AppCode, AppVerdict, ChallengeAnswer, EmailCode, LoginResponse, PasswordLogin, PasswordSignin, StepUp, Verified,
+)
 from .second_factor import SecondFactor
 
 router = APIRouter(prefix="/api/auth", tags=["login"])
 
 
-@router.post("/login", response_model_exclude_none=True, responses=problem_responses(401, 422))
+@router.post("/login", response_model_exclude_none=True, responses=problem_responses(401, 422, 429))
 async def login(body: PasswordLogin, auth: AuthDep, caller: CallerDep) -> LoginResponse:
     """Step 1: the password. Never a session: a challenge for the second factor, or a setup token."""
     return await service.password_step(auth, body.email, body.password, caller)
@@ -27,14 +29,15 @@ async def login_second_factor(body: ChallengeAnswer, auth: AuthDep, caller: Call
 
 @router.post("/verify-2fa-internal", responses=problem_responses(401, 422, 429, 503))
 async def verify_2fa_internal(body: EmailCode, auth: AuthDep, caller: CallerDep) -> Verified:
-    """The second factor of a password login, by email (then ``signin-with-2fa``)."""
-    return Verified(verified_at=await service.verify_code_for_login(auth, body.email, body.code, caller))
+    """The second factor of a password login, with the challenge that login gave (then ``signin-with-2fa``)."""
+    return Verified(verified_at=await service.verify_code_for_login(auth, body.email, body.challenge_token,
+                                                                    body.code, caller))
 
 
-@router.post("/signin-with-2fa", responses=problem_responses(401, 422))
-async def signin_with_2fa(body: PasswordLogin, auth: AuthDep, caller: CallerDep) -> TokenPair:
-    """A session, only if ``verify-2fa-internal`` verified this login's second factor."""
-    return await service.signin_after_verification(auth, body.email, body.password, caller)
+@router.post("/signin-with-2fa", responses=problem_responses(401, 422, 429))
+async def signin_with_2fa(body: PasswordSignin, auth: AuthDep, caller: CallerDep) -> TokenPair:
+    """A session, only if ``verify-2fa-internal`` verified this login's challenge."""
+    return await service.signin_after_verification(auth, body.email, body.password, body.challenge_token, caller)
 
 
 @router.post("/verify-2fa", responses=problem_responses(401, 403, 422, 429, 503))

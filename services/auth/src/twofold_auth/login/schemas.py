@@ -20,6 +20,9 @@ class LoginResponse(CamelModel):
     status: Literal["2fa_required", "2fa_setup_required"]
     challenge_token: str | None = None
     totp_seed_id: str | None = None
+    authenticator: Literal["legitate", "native"] | None = Field(
+        default=None, description="the app that holds the seed: the provider's (open it with deepLink) or "
+                                  "any authenticator app (native: no link, the person opens their app)")
     deep_link: str | None = None
     setup_token: str | None = None
     expires_at: datetime | None = None
@@ -41,10 +44,17 @@ class ChallengeAnswer(FactorFields):
 
 
 class EmailCode(CamelModel):
-    """Seed 004's verify-2fa-internal: the login flow's second factor by email."""
+    """Seed 004's verify-2fa-internal: the second factor of the password login that gave ``challengeToken``."""
 
     email: str = Field(min_length=3, max_length=320)
+    challenge_token: str = Field(min_length=10, max_length=200)
     code: str = Field(pattern=TOTP_CODE)
+
+
+class PasswordSignin(PasswordLogin):
+    """Seed 004's signin-with-2fa: the same login's password again, and its verified challenge."""
+
+    challenge_token: str = Field(min_length=10, max_length=200)
 
 
 class StepUp(CamelModel):

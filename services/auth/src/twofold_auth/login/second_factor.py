@@ -58,13 +58,14 @@ async def _reserve(auth: Auth, subject: str, *, caller: Caller, action: str, use
     return reservation.attempt_id
 
 
-async def _evaluated(auth: Auth, attempt_id: int, evaluation: Awaitable[bool]) -> bool:
+async def _evaluated(auth: Auth, attempt_id: int | None, evaluation: Awaitable[Evaluation]) -> Evaluation:
     """The vault's answer; if the vault is away nothing was evaluated, and the attempt does not count."""
     try:
         return await evaluation
     except ServiceUnavailable:
-        async with auth.db.transaction() as session:
-            await auth.limiter.settle(session, attempt_id, "error")
+        if attempt_id is not None:
+            async with auth.db.transaction() as session:
+                await auth.limiter.settle(session, attempt_id, "error")
         raise
 
 
@@ -77,25 +78,35 @@ async def check(
     action: str,
     on_success: Callable[[AsyncSession, Method], Awaitable[T]],
 ) -> T:
+    """A TOTP code counts against the account's attempt limit and toward the lockout. A recovery code
+    does neither, so wrong TOTP codes never block the owner's recovery codes: its 50 random bits are
+    not guessable, and every path that takes one is bounded by something an attacker must first have
+    (a login challenge, which needs the password and takes few codes, or a signed-in session)."""
     subject = str(user_id)
     async with auth.db.transaction() as session:
         status = await session.scalar(sa.select(users.c.status).where(users.c.id == user_id))
-    attempt_id = await _reserve(auth, subject, caller=caller, action=action, user_id=user_id)
-    valid = await _evaluated(auth, attempt_id, _evaluate(auth, user_id, factor, locked=status == "locked"))
+    attempt_id = None if factor.recovery_code else await _reserve(
+        auth, subject, caller=caller, action=action, user_id=user_id)
+    verdict = await _evaluated(auth, attempt_id, _evaluate(auth, user_id, factor, locked=status == "locked"))
+    details: dict = {"method": factor.method}
+    if verdict.recovery_codes_left is not None and verdict.valid:
+        details["recovery_codes_left"] = str(verdict.recovery_codes_left)
 
     async with auth.db.transaction() as session:
-        await auth.limiter.settle(session, attempt_id, "success" if valid else "failure")
-        if valid:
+        if attempt_id is not None:
+            await auth.limiter.settle(session, attempt_id, "success" if verdict.valid else "failure")
+        if verdict.valid:
             if status == "locked":
                 await unlock(session, auth, user_id, by="recovery_code", caller=caller)
             result = await on_success(session, factor.method)
             await audit.record(session, action=action, outcome="success", user_id=user_id, caller=caller,
-                               details={"method": factor.method})
+                               details=details)
             return result
         await audit.record(session, action=action, outcome="failure", user_id=user_id, reason="invalid-code",
-                           caller=caller, details={"method": factor.method})
+                           caller=caller, details=details)
         await publish(session, SecondFactorFailed(user_id=user_id, reason="invalid-code"), source=SOURCE)
-        if status != "locked" and await auth.limiter.recent_failures(session, subject) >= auth.settings.lockout_failures:
+        if attempt_id is not None and status != "locked" \
+                and await auth.limiter.recent_failures(session, subject) >= auth.settings.lockout_failures:
             await _lock(session, user_id, caller=caller)
     raise invalid_code()
 
@@ -105,7 +116,7 @@ async def check_app_code(auth: Auth, client_id: str, account: str, code: str, ca
     subject = f"{client_id}:{account}"
     details = {"client_id": client_id, "account": account}
     attempt_id = await _reserve(auth, subject, caller=caller, action="app.verify", details=details)
-    valid = await _evaluated(auth, attempt_id, _verify_totp(auth, subject, code))
+    valid = (await _evaluated(auth, attempt_id, _verify_totp(auth, subject, code))).valid
     async with auth.db.transaction() as session:
         await auth.limiter.settle(session, attempt_id, "success" if valid else "failure")
         await audit.record(session, action="app.verify", outcome="success" if valid else "failure",
@@ -113,15 +124,22 @@ async def check_app_code(auth: Auth, client_id: str, account: str, code: str, ca
     return valid
 
 
-async def _verify_totp(auth: Auth, subject: str, code: str) -> bool:
-    return (await auth.vault.verify_code(subject, code)).valid
+@dataclass(frozen=True)
+class Evaluation:
+    valid: bool
+    recovery_codes_left: int | None = None
 
 
-async def _evaluate(auth: Auth, user_id: uuid.UUID, factor: SecondFactor, *, locked: bool) -> bool:
+async def _verify_totp(auth: Auth, subject: str, code: str) -> Evaluation:
+    return Evaluation((await auth.vault.verify_code(subject, code)).valid)
+
+
+async def _evaluate(auth: Auth, user_id: uuid.UUID, factor: SecondFactor, *, locked: bool) -> Evaluation:
     if factor.recovery_code:
-        return await auth.vault.consume_recovery_code(user_id, factor.recovery_code)
+        valid, left = await auth.vault.consume_recovery_code(user_id, factor.recovery_code)
+        return Evaluation(valid, left)
     if locked or not factor.code:
-        return False  # a locked account accepts only a recovery code
+        return Evaluation(False)  # a locked account accepts only a recovery code
     return await _verify_totp(auth, str(user_id), factor.code)
 
 

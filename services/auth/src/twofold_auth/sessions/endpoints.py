@@ -25,8 +25,9 @@ async def logout(session: SessionDep, me: SignedInDep) -> Response:
 
 
 @router.get("/sessions", responses=problem_responses(401, 403))
-async def list_sessions(session: SessionDep, me: SignedInDep) -> SessionList:
-    return SessionList(sessions=await service.list_sessions(session, user_id=me.user_id, current=me.session_id))
+async def list_sessions(session: SessionDep, auth: AuthDep, me: SignedInDep) -> SessionList:
+    return SessionList(sessions=await service.list_sessions(session, auth.settings, user_id=me.user_id,
+                                                            current=me.session_id))
 
 
 @router.delete("/sessions/{session_id}", status_code=204, responses=problem_responses(401, 403, 404))

@@ -1,6 +1,8 @@
 """Sessions and refresh tokens: created only after both factors, rotated on every refresh.
 
-A refresh token is single-use.  Presenting one that was already used means
+A session ends after ``session_idle_seconds`` without a signed-in request
+or refresh, and ``session_seconds`` after sign-in (``lifetime``).  A
+refresh token is single-use.  Presenting one that was already used means
 two parties hold it (a stolen copy, or a client bug), so the whole session is
 revoked: both parties must sign in again, and only the owner can.
 """
@@ -20,6 +22,8 @@ from twofold_common.outbox import publish
 from ..audit import Caller
 from ..deps import Auth
 from ..models import refresh_tokens, sessions, users
+from ..settings import AuthSettings
+from .lifetime import IDLE_TIMEOUT, is_idle, live_session, session_end
 from .schemas import SessionView, TokenPair
 
 SOURCE = "/auth"
@@ -29,22 +33,26 @@ async def start_session(session: AsyncSession, auth: Auth, *, user_id: uuid.UUID
                         amr: list[str], caller: Caller) -> TokenPair:
     now = datetime.now(UTC)
     session_id = uuid.uuid4()
+    ends = session_end(auth.settings, now)
     await session.execute(sessions.insert().values(
         id=session_id, user_id=user_id, amr=amr, ip=caller.ip, user_agent=caller.user_agent,
-        expires_at=now + timedelta(seconds=auth.settings.session_seconds),
+        created_at=now, last_activity_at=now, expires_at=ends,
     ))
-    return await _issue_pair(session, auth, session_id=session_id, user_id=user_id, email=email, amr=amr, now=now)
+    return await _issue_pair(session, auth, session_id=session_id, user_id=user_id, email=email, amr=amr, now=now,
+                             ends=ends)
 
 
 async def _issue_pair(session: AsyncSession, auth: Auth, *, session_id: uuid.UUID, user_id: uuid.UUID,
-                      email: str, amr: list[str], now: datetime) -> TokenPair:
+                      email: str, amr: list[str], now: datetime, ends: datetime) -> TokenPair:
+    """A refresh token and an access token, neither outliving the session (``ends``)."""
     refresh, refresh_hash = auth.hasher.new("rt")
     await session.execute(refresh_tokens.insert().values(
         id=uuid.uuid4(), token_hash=refresh_hash, session_id=session_id,
-        expires_at=now + timedelta(seconds=auth.settings.refresh_token_seconds),
+        expires_at=min(now + timedelta(seconds=auth.settings.refresh_token_seconds), ends),
     ))
-    access = auth.issuer.access_token(user_id=user_id, session_id=session_id, amr=amr, email=email)
-    return TokenPair(access_token=access, refresh_token=refresh, expires_in=auth.settings.access_token_seconds,
+    access, expires = auth.issuer.access_token(user_id=user_id, session_id=session_id, amr=amr, email=email,
+                                               session_ends=ends)
+    return TokenPair(access_token=access, refresh_token=refresh, expires_in=max(0, expires - int(now.timestamp())),
                      session_id=session_id)
 
 
@@ -56,7 +64,7 @@ async def rotate_refresh_token(auth: Auth, token: str) -> TokenPair:
         row = (await session.execute(
             sa.select(refresh_tokens.c.id, refresh_tokens.c.expires_at, refresh_tokens.c.session_id,
                       sessions.c.user_id, sessions.c.amr, sessions.c.revoked_at, sessions.c.expires_at.label("ends"),
-                      users.c.email)
+                      sessions.c.last_activity_at, users.c.email)
             .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
             .join(users, users.c.id == sessions.c.user_id)
             .where(refresh_tokens.c.token_hash == auth.hasher.hash(token))
@@ -71,12 +79,16 @@ async def rotate_refresh_token(auth: Auth, token: str) -> TokenPair:
         reused = spent is None
         if reused and row.revoked_at is None:
             await revoke(session, session_id=row.session_id, user_id=row.user_id, reason="refresh-token-reuse")
-        if not reused and row.revoked_at is None and row.ends > now and row.expires_at > now:
+        live = not reused and row.revoked_at is None and row.ends > now and row.expires_at > now
+        if live and is_idle(auth.settings, row.last_activity_at, now):
+            await revoke(session, session_id=row.session_id, user_id=row.user_id, reason=IDLE_TIMEOUT)
+        elif live:
+            # a refresh is activity: the idle timeout starts again
             await session.execute(sa.update(sessions).where(sessions.c.id == row.session_id)
                                   .values(last_activity_at=now))
             return await _issue_pair(session, auth, session_id=row.session_id, user_id=row.user_id,
-                                     email=row.email, amr=list(row.amr), now=now)
-    raise invalid  # after the commit: a reuse's revocation stays
+                                     email=row.email, amr=list(row.amr), now=now, ends=row.ends)
+    raise invalid  # after the commit: a reuse's or an idle session's revocation stays
 
 
 async def revoke(session: AsyncSession, *, session_id: uuid.UUID, user_id: uuid.UUID, reason: str) -> bool:
@@ -106,10 +118,10 @@ async def revoke_one(session: AsyncSession, *, user_id: uuid.UUID, session_id: u
         raise NotFound("No such live session.", code="session-not-found")
 
 
-async def list_sessions(session: AsyncSession, *, user_id: uuid.UUID, current: uuid.UUID) -> list[SessionView]:
+async def list_sessions(session: AsyncSession, settings: AuthSettings, *, user_id: uuid.UUID,
+                        current: uuid.UUID) -> list[SessionView]:
     rows = (await session.execute(
-        sa.select(sessions).where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None),
-                                  sessions.c.expires_at > sa.func.now())
+        sa.select(sessions).where(sessions.c.user_id == user_id, *live_session(settings, datetime.now(UTC)))
         .order_by(sessions.c.last_activity_at.desc())
     )).mappings()
     return [SessionView(id=r["id"], ip=str(r["ip"]) if r["ip"] else None, user_agent=r["user_agent"],

@@ -1,0 +1,72 @@
+"""password attempts per account and source; email keys recomputed by the NFKC rule
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-01 14:00:00
+
+"""
+import logging
+from typing import Sequence, Union
+
+from alembic import op
+import sqlalchemy as sa
+
+from twofold_auth.emails import EmailRefused, normalize_email
+
+# revision identifiers, used by Alembic.
+revision: str = '0005'
+down_revision: Union[str, Sequence[str], None] = '0004'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+log = logging.getLogger(__name__)
+
+
+def upgrade() -> None:
+    op.create_table(
+        'password_attempts',
+        sa.Column('id', sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column('account', sa.String(length=320), nullable=False),
+        sa.Column('source', sa.String(length=64), nullable=False),
+        sa.Column('attempted_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+        sa.Column('outcome', sa.String(length=16), nullable=False),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.create_index('ix_password_attempts_account_time', 'password_attempts', ['account', 'attempted_at'])
+    op.create_index('ix_password_attempts_source_time', 'password_attempts', ['source', 'attempted_at'])
+    _rekey_emails()
+
+
+def _rekey_emails() -> None:
+    """lower(email) becomes the NFKC, case-folded key.
+
+    Look-alikes registered before the rule would now share a key: none is merged
+    into another.  A key already held stays with its row, and of the rows that
+    would move to the same new key the oldest does; the others keep their old key
+    (still unique, found only by their exact old spelling) and are logged by id
+    for an operator to look at.  Addresses the rule refuses keep their key too.
+    """
+    bind = op.get_bind()
+    rows = bind.execute(sa.text('SELECT id, email, email_normalized FROM users ORDER BY created_at, id')).all()
+    taken = {row.email_normalized for row in rows}
+    for row in rows:
+        try:
+            key = normalize_email(row.email).key
+        except EmailRefused:
+            log.warning('email kept its old key: the new rule refuses it', extra={'user_id': str(row.id)})
+            continue
+        if key == row.email_normalized:
+            continue
+        if key in taken:
+            log.warning('email kept its old key: a look-alike account holds the new one',
+                        extra={'user_id': str(row.id)})
+            continue
+        bind.execute(sa.text('UPDATE users SET email_normalized = :key WHERE id = :id'), {'key': key, 'id': row.id})
+        taken.add(key)
+
+
+def downgrade() -> None:
+    # the recomputed keys stay (still unique); an address typed with full-width letters is then not found
+    op.drop_index('ix_password_attempts_source_time', table_name='password_attempts')
+    op.drop_index('ix_password_attempts_account_time', table_name='password_attempts')
+    op.drop_table('password_attempts')
