@@ -246,6 +246,9 @@ stop_kafka() {
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 60); do is_kafka "$pid" || break; sleep 0.5; done
     if is_kafka "$pid"; then log "kafka ignored SIGTERM for 30s, sending SIGKILL"; kill -KILL "$pid" || true; fi
+    # An exiting JVM's cmdline is gone before its sockets are: a start right after would find the
+    # ports still bound (seen as "Address already in use" in a restart under load).
+    for _ in $(seq 1 60); do port_in_use "$KAFKA_PORT" || port_in_use "$CONTROLLER_PORT" || break; sleep 0.5; done
   fi
   rm -f "$RUN_DIR/kafka.pid"
 }
