@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.client import AIOKafkaClient
@@ -25,7 +26,8 @@ from .events import CloudEvent, Event
 log = logging.getLogger(__name__)
 
 TOPIC_POLL_SECONDS = 1.0
-BroadcastHandler = Callable[[Event, CloudEvent], Awaitable[None]]
+# The event is an instance of the class the handler is registered under (see consumer.Handler).
+BroadcastHandler = Callable[[Any, CloudEvent], Awaitable[None]]
 
 
 class _TopicsMissing(Exception):

@@ -28,8 +28,9 @@ def asyncapi() -> dict[str, Any]:
             "summary": (e.__doc__ or "").strip().split("\n")[0] or e.type,
             "contentType": "application/cloudevents+json",
             "payload": {"allOf": [{"$ref": "#/components/schemas/CloudEvent"},
-                                  {"type": "object", "properties": {"type": {"const": e.type},
-                                                                    "data": {"$ref": f"#/components/schemas/{e.__name__}"}}}]},
+                                  {"type": "object",
+                                   "properties": {"type": {"const": e.type},
+                                                  "data": {"$ref": f"#/components/schemas/{e.__name__}"}}}]},
             "x-publisher": PUBLISHERS[e.topic],
             "x-consumers": list(e.consumed_by),
         }

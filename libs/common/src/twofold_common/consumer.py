@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -32,7 +33,8 @@ from .tables import processed_events
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[AsyncSession, Event, CloudEvent], Awaitable[None]]
+# The event is an instance of the class the handler is registered under; a mapping's type cannot say so.
+Handler = Callable[[AsyncSession, Any, CloudEvent], Awaitable[None]]
 
 
 class PoisonMessage(Exception):
@@ -137,7 +139,9 @@ class EventConsumer:
         if error is not None:
             await self._dead_letter(record, envelope, error)
 
-    async def _handle_with_retries(self, envelope: CloudEvent, event_class: type[Event], handler: Handler) -> str | None:
+    async def _handle_with_retries(
+        self, envelope: CloudEvent, event_class: type[Event], handler: Handler
+    ) -> str | None:
         """Return None when handled (now or before), or the error that makes it poison."""
         for attempt in range(1, self.max_attempts + 1):
             try:

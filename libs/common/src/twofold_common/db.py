@@ -64,7 +64,7 @@ def _connect_errors_as_dbapi_errors(engine: AsyncEngine) -> None:
 
 def sqlstate(exc: DBAPIError) -> str | None:
     """The SQLSTATE of PostgreSQL's answer (the adapter's error or the asyncpg error behind it)."""
-    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig.__cause__, "sqlstate", None)
+    code = getattr(exc.orig, "sqlstate", None) or getattr(getattr(exc.orig, "__cause__", None), "sqlstate", None)
     return code if isinstance(code, str) else None
 
 
@@ -77,7 +77,7 @@ def database_unavailable(exc: DBAPIError) -> bool:
     """The database could not be reached or dropped the connection: nothing the request did wrong."""
     if exc.connection_invalidated or isinstance(exc, InterfaceError):  # incl. asyncpg's "connection is closed"
         return True
-    if isinstance(exc.orig, OSError) or isinstance(exc.orig.__cause__, OSError):
+    if isinstance(exc.orig, OSError) or isinstance(getattr(exc.orig, "__cause__", None), OSError):
         return True
     return (sqlstate(exc) or "").startswith(_UNAVAILABLE_SQLSTATES)
 

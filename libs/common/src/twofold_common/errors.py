@@ -205,7 +205,8 @@ def _json_syntax_error(exc: RequestValidationError) -> str | None:
     """Where malformed JSON broke, from the parser's message and position (never the text around it)."""
     for err in exc.errors():
         loc = err.get("loc", ())
-        if err.get("type") == "json_invalid" and len(loc) == 2 and isinstance(loc[1], int) and isinstance(exc.body, str):
+        if (err.get("type") == "json_invalid" and len(loc) == 2 and isinstance(loc[1], int)
+                and isinstance(exc.body, str)):
             position, document = loc[1], exc.body
             line = document.count("\n", 0, position) + 1
             column = position - document.rfind("\n", 0, position)

@@ -8,6 +8,7 @@ production.  No event carries a secret: no seed, code, token or password.
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
@@ -44,7 +45,8 @@ class Event(BaseModel):
     topic: ClassVar[str]
     # The services that handle it (the catalog; a test checks it against the services' handlers).
     consumed_by: ClassVar[tuple[str, ...]] = ()
-    registry: ClassVar[dict[str, type["Event"]]] = {}
+    # builtins.type: inside the class body, ``type`` is the event type above
+    registry: ClassVar[dict[str, builtins.type[Event]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -148,10 +150,13 @@ class AccountLocked(UserEvent):
     locked_until: datetime | None = None
 
 
+UnlockedBy = Literal["recovery_code", "admin", "expiry"]
+
+
 class AccountUnlocked(UserEvent):
     type = "account.unlocked.v1"
     topic = AUTH_TOPIC
-    by: Literal["recovery_code", "admin", "expiry"]
+    by: UnlockedBy
 
 
 # --- registration ------------------------------------------------------------

@@ -9,7 +9,7 @@ replayed against auth, and one minute bounds any replay.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 
 import httpx
 import jwt
@@ -70,7 +70,9 @@ class InternalAuth:
         return pooled_client(base_url, timeout=timeout, event_hooks={"request": [_sign]})
 
 
-def internal_caller(get_auth: Callable[[], InternalAuth], allowed: Collection[str]) -> Callable[..., str]:
+def internal_caller(
+    get_auth: Callable[..., InternalAuth | Awaitable[InternalAuth]], allowed: Collection[str]
+) -> Callable[..., Awaitable[str]]:
     """A FastAPI dependency that admits only the listed calling services."""
 
     # Plain defaults, not Annotated: the closure's names are not visible to

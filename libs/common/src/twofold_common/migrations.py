@@ -43,6 +43,8 @@ def new_revision(script_location: Path, database_url: str, message: str) -> None
 def run_env(target_metadata: sa.MetaData) -> None:
     """Body of a service's ``env.py``: run migrations online on asyncpg, under the lock."""
     url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("sqlalchemy.url is not set: migrations run through alembic_config")
     metadata = [target_metadata, event_metadata]
 
     def migrate(connection: Connection) -> None:

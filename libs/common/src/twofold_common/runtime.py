@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .consumer import EventConsumer, Handler
@@ -56,7 +57,7 @@ class Runtime:
         """A background task, awaited (then cancelled) at shutdown; watch ``stopping`` to end early."""
         self.tasks.append(asyncio.create_task(coro, name=name))
 
-    def every(self, interval: float, name: str, job: "Job") -> None:
+    def every(self, interval: float, name: str, job: Job) -> None:
         """A periodic job that runs once per interval across all replicas (``twofold_common.jobs``)."""
         self.spawn(run_periodically(self.database, name, job, interval, self.stopping), f"job-{name}")
 
@@ -136,7 +137,9 @@ def _health_router() -> APIRouter:
     return router
 
 
-async def _ensure_topics_then(runtime: Runtime, topics: Sequence[str], start: Sequence[Callable[[], Awaitable[None]]]) -> None:
+async def _ensure_topics_then(
+    runtime: Runtime, topics: Sequence[str], start: Sequence[Callable[[], Awaitable[None]]]
+) -> None:
     """Topics first (retrying while the broker is away), then the relay and the consumer."""
     backoff = 0.5
     while True:
@@ -213,7 +216,7 @@ _HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "tr
 def _document_database_outage(app: FastAPI) -> None:
     """Every API operation of a service with a database may answer its 503 (the health checks say their own)."""
     generate = app.openapi
-    health = {route.path for route in _health_router().routes}
+    health = {route.path for route in _health_router().routes if isinstance(route, APIRoute)}
 
     def openapi() -> dict[str, Any]:
         document = generate()  # cached by FastAPI: the additions below are made once
@@ -235,7 +238,8 @@ async def _shutdown(runtime: Runtime, on_stop: Callable[[Runtime], Awaitable[Non
         runtime.consumer.stop()
     if runtime.relay is not None:
         runtime.relay.stop()
-    done, pending = await asyncio.wait(runtime.tasks, timeout=runtime.settings.shutdown_grace_seconds) if runtime.tasks else (set(), set())
+    done, pending = (await asyncio.wait(runtime.tasks, timeout=runtime.settings.shutdown_grace_seconds)
+                     if runtime.tasks else (set(), set()))
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)

@@ -60,7 +60,7 @@ class ServiceSettings(BaseSettings):
         return f"{self.model_config.get('env_prefix', '')}{field}".upper()
 
     @model_validator(mode="after")
-    def _check(self) -> "ServiceSettings":
+    def _check(self) -> ServiceSettings:
         if not self.production:
             if self.database_url is None and self._needs_database():
                 # The native development stack (deploy/native/infra.sh).

@@ -55,7 +55,8 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="twofold auth",
-        routers=[accounts.router, login.router, login.apps_router, sessions.router, accounts.admin_router, clients.router, jwks_router],
+        routers=[accounts.router, login.router, login.apps_router, sessions.router, accounts.admin_router,
+                 clients.router, jwks_router],
         handlers={RegistrationCompleted: on_registration_completed},
         publishes=publishes,
         on_start=start,

@@ -124,7 +124,9 @@ class PasswordLimiter:
         limits = [(self.pair_limit, self.window)]
         if last_success is None:
             limits += [(self.source_limit, self.window), (self.account_limit, self.account_window)]
-        waits = [oldest + window - now for (limit, window), count, oldest in zip(limits, counts[::2], counts[1::2])
+        # Without a recent success only the pair's limit applies: zip stops after it, by design.
+        waits = [oldest + window - now
+                 for (limit, window), count, oldest in zip(limits, counts[::2], counts[1::2], strict=False)
                  if count >= limit]
         if waits:
             return Reservation(None, max(1, int(max(waits).total_seconds()) + 1))

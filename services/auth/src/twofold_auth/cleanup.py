@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .attempts import KNOWN_SOURCE_TIME
@@ -26,5 +28,6 @@ async def delete_expired(session: AsyncSession) -> int:
         sa.delete(password_attempts).where(password_attempts.c.attempted_at < sa.case(
             (password_attempts.c.outcome == "success", datetime.now(UTC) - KNOWN_SOURCE_TIME), else_=cutoff)),
     ):
-        deleted += (await session.execute(statement)).rowcount
+        # a DELETE's result is a CursorResult, which has the row count
+        deleted += cast(CursorResult[Any], await session.execute(statement)).rowcount
     return deleted

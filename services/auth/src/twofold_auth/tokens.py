@@ -60,13 +60,15 @@ class SigningKeyRing:
     active_kid: str
 
     @classmethod
-    def from_settings(cls, settings: AuthSettings) -> "SigningKeyRing":
+    def from_settings(cls, settings: AuthSettings) -> SigningKeyRing:
         name = settings.env_name("signing_keys")
         try:
             raw = json.loads(settings.signing_keys.get_secret_value())
             keys = {kid: Ed25519PrivateKey.from_private_bytes(base64.b64decode(value)) for kid, value in raw.items()}
         except (ValueError, TypeError) as exc:
-            raise SettingsError(f"{name} must be JSON {{kid: base64 Ed25519 private key}}: {type(exc).__name__}") from None
+            raise SettingsError(
+                f"{name} must be JSON {{kid: base64 Ed25519 private key}}: {type(exc).__name__}"
+            ) from None
         if settings.active_signing_key_id not in keys:
             raise SettingsError(f"{settings.env_name('active_signing_key_id')} is not a key id in {name}")
         return cls(keys, settings.active_signing_key_id)

@@ -24,13 +24,14 @@ readiness = APIRouter(tags=["health"])
 FORWARDED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
-@readiness.get("/readyz", summary="The gateway can take traffic (the broker is reachable); services behind it are reported",
+@readiness.get("/readyz",
+               summary="The gateway can take traffic (the broker is reachable); services behind it are reported",
                responses={503: {"description": "The broker is unreachable", "content": {"application/json": {}}}})
 async def readyz(gateway: GatewayDep) -> JSONResponse:
     upstreams = list(Upstream)
     broker, *services = await asyncio.gather(broker_reachable(gateway.settings.kafka_bootstrap),
                                              *(gateway.upstreams.healthy(u) for u in upstreams))
-    checks = {"broker": broker, **{u.value: ok for u, ok in zip(upstreams, services)}}
+    checks = {"broker": broker, **{u.value: ok for u, ok in zip(upstreams, services, strict=True)}}
     # A service that is down makes its routes answer 503; it must not take every gateway replica out of
     # the load balancer (the routes to the other services still work).  The broker is the gateway's own
     # dependency: without it, revoked sessions would go unnoticed.

@@ -36,7 +36,7 @@ SECURITY_SCHEMES = {
     "apiKey": {"type": "http", "scheme": "basic",
                "description": "A third-party app's (or an operator's) client id and secret."},
 }
-SECURITY = {
+SECURITY: dict[Policy, list[dict[str, list[str]]]] = {
     Policy.OPEN: [],
     Policy.SESSION: [{"accessToken": []}],
     Policy.ENROLLMENT: [{"accessToken": []}, {"apiKey": []}],
@@ -217,7 +217,7 @@ class PublicApiDocument:
             due = [u for u in self.clients if self._next_fetch.get(u, 0.0) <= now]
             if due:
                 fetched = await asyncio.gather(*(self._fetch(u) for u in due))
-                for upstream, document in zip(due, fetched):
+                for upstream, document in zip(due, fetched, strict=True):
                     if document is not None:
                         self._documents[upstream.value] = document
                         self._merged = None

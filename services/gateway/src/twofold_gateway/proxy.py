@@ -23,10 +23,10 @@ import aiohttp
 import httpx
 from starlette.requests import Request
 from starlette.responses import Response
+from yarl import URL
 
 from twofold_common.errors import Problem, ServiceUnavailable
 from twofold_common.http import KEEPALIVE_EXPIRY_SECONDS, SECURITY_HEADERS, pooled_client
-from yarl import URL
 
 from .routes import Upstream
 
@@ -155,7 +155,7 @@ class Upstreams:
                 if attempt == 1:
                     continue
                 raise self._failed(upstream, exc) from None
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 raise self._failed(upstream, exc) from None
         response = Response(content=content, status_code=status)
         response.raw_headers.extend(response_headers(raw_headers))

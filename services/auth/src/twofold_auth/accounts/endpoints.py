@@ -13,7 +13,14 @@ from ..deps import AuthDep, CallerDep, SignedInDep
 from ..login.second_factor import SecondFactor, unlock
 from . import service
 from .schemas import (
-    Adoption, AuditPage, FreshCode, RecoveryCodes, Registered, Registration, RegistrationAccepted, SetupToken,
+    Adoption,
+    AuditPage,
+    FreshCode,
+    RecoveryCodes,
+    Registered,
+    Registration,
+    RegistrationAccepted,
+    SetupToken,
     TwoFactorStatus,
 )
 
@@ -26,7 +33,7 @@ admin_router = APIRouter(prefix="/api/admin", tags=["admin"])
     202: {"model": RegistrationAccepted, "description": "Registration received; the same answer whether or not "
                                                         "the email had an account (AUTH_CONCEAL_REGISTERED_EMAILS)"},
 })
-async def register(body: Registration, session: SessionDep, auth: AuthDep, caller: CallerDep) -> Response:
+async def register(body: Registration, session: SessionDep, auth: AuthDep, caller: CallerDep) -> Registered | Response:
     """Creates a ``pending_2fa`` account and a setup token; no session until a TOTP authenticator is enrolled."""
     registered = await service.register(session, auth, body, caller)
     if isinstance(registered, RegistrationAccepted):

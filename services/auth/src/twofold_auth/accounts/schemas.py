@@ -4,8 +4,8 @@ from typing import Literal
 
 from pydantic import ConfigDict, EmailStr, Field, field_validator
 
-from ..login.schemas import FactorFields
 from ..emails import normalize_email
+from ..login.schemas import FactorFields
 from ..sessions.schemas import CamelModel
 
 

@@ -12,7 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from twofold_common.access_tokens import REPLACE_ENROLLMENT
 from twofold_common.errors import Conflict
 from twofold_common.events import (
-    CloudEvent, RegistrationAttempted, RegistrationCompleted, TwoFactorEnabled, UserDeleted, UserRegistered,
+    CloudEvent,
+    RegistrationAttempted,
+    RegistrationCompleted,
+    TwoFactorEnabled,
+    UserDeleted,
+    UserRegistered,
 )
 from twofold_common.outbox import publish
 
@@ -25,7 +30,13 @@ from ..login.second_factor import SecondFactor
 from ..models import audit_log, users
 from ..sessions.service import revoke_all
 from .schemas import (
-    Adoption, AuditEntry, AuthenticatorView, Registered, Registration, RegistrationAccepted, SetupToken,
+    Adoption,
+    AuditEntry,
+    AuthenticatorView,
+    Registered,
+    Registration,
+    RegistrationAccepted,
+    SetupToken,
     TwoFactorStatus,
 )
 
@@ -109,7 +120,7 @@ async def start_reenrollment(auth: Auth, user_id: uuid.UUID, factor: SecondFacto
     authenticator: it keeps working until the new one is confirmed, then it is revoked."""
 
     async def issue(session: AsyncSession, method: str) -> SetupToken:
-        email = await session.scalar(sa.select(users.c.email).where(users.c.id == user_id))
+        email = (await session.execute(sa.select(users.c.email).where(users.c.id == user_id))).scalar_one()
         token, expires = auth.issuer.setup_token(user_id=user_id, email=email, enrollment=REPLACE_ENROLLMENT)
         return SetupToken(setup_token=token, expires_at=datetime.fromtimestamp(expires, UTC))
 

@@ -7,7 +7,15 @@ from ..deps import AuthDep, CallerDep, SignedInDep
 from ..sessions.schemas import TokenPair
 from . import second_factor, service
 from .schemas import (
-    AppCode, AppVerdict, ChallengeAnswer, EmailCode, LoginResponse, PasswordLogin, PasswordSignin, StepUp, Verified,
+    AppCode,
+    AppVerdict,
+    ChallengeAnswer,
+    EmailCode,
+    LoginResponse,
+    PasswordLogin,
+    PasswordSignin,
+    StepUp,
+    Verified,
 )
 from .second_factor import SecondFactor
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from twofold_common.errors import ServiceUnavailable, TooManyRequests, Unauthorized
-from twofold_common.events import AccountLocked, AccountUnlocked, SecondFactorFailed
+from twofold_common.events import AccountLocked, AccountUnlocked, SecondFactorFailed, UnlockedBy
 from twofold_common.outbox import publish
 
 from .. import audit
@@ -154,7 +154,8 @@ async def _lock(session: AsyncSession, user_id: uuid.UUID, *, caller: Caller) ->
                            reason="too-many-failed-codes", caller=caller)
 
 
-async def unlock(session: AsyncSession, auth: Auth, user_id: uuid.UUID, *, by: str, caller: Caller | None) -> bool:
+async def unlock(session: AsyncSession, auth: Auth, user_id: uuid.UUID, *, by: UnlockedBy,
+                 caller: Caller | None) -> bool:
     unlocked = await session.scalar(
         sa.update(users).where(users.c.id == user_id, users.c.status == "locked")
         .values(status="active", locked_at=None, updated_at=sa.func.now()).returning(users.c.id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
@@ -31,6 +32,8 @@ from .schemas import LoginResponse
 from .second_factor import Method, SecondFactor
 
 SOURCE = "/auth"
+# which app holds the account's seed (see authenticator_kind)
+AuthenticatorKind = Literal["legitate", "native"]
 
 
 def invalid_credentials() -> Unauthorized:
@@ -44,7 +47,7 @@ class Account:
     status: str
     totp_enabled: bool
     totp_seed_id: str | None
-    totp_provider: str | None
+    totp_provider: AuthenticatorKind | None
     password_hash: str = field(repr=False)
 
 
@@ -78,7 +81,7 @@ async def _check_password(auth: Auth, email: str, password: str, caller: Caller)
     return account if ok else None
 
 
-def authenticator_kind(account: Account) -> str:
+def authenticator_kind(account: Account) -> AuthenticatorKind:
     """Which app holds the account's seed: the provider's (``legitate``) or any authenticator (``native``).
     Accounts enrolled before this was recorded came from the provider."""
     return account.totp_provider or "legitate"
@@ -171,7 +174,7 @@ async def _consume(session: AsyncSession, challenge_id: uuid.UUID) -> None:
 
 async def _session_for(session: AsyncSession, auth: Auth, user_id: uuid.UUID, method: Method,
                        caller: Caller) -> TokenPair:
-    email = await session.scalar(sa.select(users.c.email).where(users.c.id == user_id))
+    email = (await session.execute(sa.select(users.c.email).where(users.c.id == user_id))).scalar_one()
     amr = ["pwd", "otp"] if method == "totp" else ["pwd", "rc"]
     pair = await start_session(session, auth, user_id=user_id, email=email, amr=amr, caller=caller)
     await publish(session, LoginSucceeded(user_id=user_id, session_id=pair.session_id, method=method), source=SOURCE)

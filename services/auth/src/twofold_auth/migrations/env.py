@@ -1,5 +1,4 @@
-from twofold_common.migrations import run_env
-
 from twofold_auth.models import metadata
+from twofold_common.migrations import run_env
 
 run_env(metadata)

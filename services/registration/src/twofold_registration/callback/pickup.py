@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from twofold_common.errors import NotFound, Problem
@@ -51,4 +53,6 @@ async def take(session: AsyncSession, registration: Registration, token: str, st
 
 
 async def delete_expired(session: AsyncSession) -> int:
-    return (await session.execute(sa.delete(seed_pickups).where(seed_pickups.c.expires_at <= sa.func.now()))).rowcount
+    # a DELETE's result is a CursorResult, which has the row count
+    result = await session.execute(sa.delete(seed_pickups).where(seed_pickups.c.expires_at <= sa.func.now()))
+    return cast(CursorResult[Any], result).rowcount

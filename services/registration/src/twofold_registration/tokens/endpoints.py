@@ -3,9 +3,9 @@ from fastapi import APIRouter
 from twofold_common.errors import Unauthorized, problem_responses
 from twofold_common.runtime import SessionDep
 
+from ..callback import pickup
 from ..deps import RegistrationDep, Starter, StarterDep
 from . import service
-from ..callback import pickup
 from .schemas import ConfirmSetup, RegistrationStatus, SeedPickup, SetupCompleted, SetupStarted, StartSetup
 
 router = APIRouter(prefix="/api/auth", tags=["enrollment"])

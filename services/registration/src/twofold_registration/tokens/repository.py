@@ -36,7 +36,9 @@ async def by_token(session: AsyncSession, token: str) -> RowMapping | None:
     )).mappings().first()
 
 
-async def transition(session: AsyncSession, registration_id: uuid.UUID, status: str, **values: Any) -> RowMapping | None:
+async def transition(
+    session: AsyncSession, registration_id: uuid.UUID, status: str, **values: Any
+) -> RowMapping | None:
     """pending -> ``status`` in one statement: of two concurrent callbacks, exactly one gets the row."""
     return (await session.execute(
         sa.update(registrations)
@@ -71,7 +73,8 @@ async def count_confirmation(session: AsyncSession, registration_id: uuid.UUID, 
     )
     if counted is not None:
         return 0
-    started = await session.scalar(sa.select(c.confirm_window_started_at).where(c.id == registration_id))
+    started = (await session.execute(
+        sa.select(c.confirm_window_started_at).where(c.id == registration_id))).scalar_one()
     return max(1, int((started + window - now).total_seconds()) + 1)
 
 

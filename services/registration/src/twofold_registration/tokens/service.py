@@ -4,8 +4,9 @@ the expiry sweeper or the user's deletion.  Each end is one guarded status chang
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from sqlalchemy.engine import RowMapping
@@ -14,7 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from twofold_common.access_tokens import FIRST_ENROLLMENT
 from twofold_common.errors import Conflict, Forbidden, NotFound, Problem, TooManyRequests
 from twofold_common.events import (
-    CloudEvent, RegistrationCompleted, RegistrationExpired, RegistrationRejected, UserDeleted,
+    CloudEvent,
+    RegistrationCompleted,
+    RegistrationExpired,
+    RegistrationRejected,
+    UserDeleted,
 )
 from twofold_common.outbox import publish
 
@@ -62,7 +67,7 @@ async def start(registration: Registration, session: AsyncSession, starter: Star
             # exact match only: no prefixes, no host suffixes, no open redirects
             raise Forbidden("callbackUrl is not one of this app's registered callback URLs.",
                             code="callback-url-not-registered")
-        subject = {"client_id": app.client_id, "account": body.account, "email": body.email}
+        subject: dict[str, Any] = {"client_id": app.client_id, "account": body.account, "email": body.email}
         account = body.email or body.account
         enrollment = "add"
         service_name = app.name  # the person enrolls for the app: its name is what they look for
@@ -78,7 +83,8 @@ async def start(registration: Registration, session: AsyncSession, starter: Star
     registration_id = uuid.uuid4()
     expires_at = datetime.now(UTC) + timedelta(seconds=registration.settings.token_ttl_seconds)
     await repository.insert(session, id=registration_id, token_hash=token_hash, provider=body.provider,
-                            service_name=service_name or registration.settings.service_display_name, callback_url=body.callback_url,
+                            service_name=service_name or registration.settings.service_display_name,
+                            callback_url=body.callback_url,
                             enrollment=enrollment, status="pending", expires_at=expires_at, **subject)
     if body.provider == "native":
         owner = vault_subject({"user_id": None, "client_id": None, "account": None, **subject})
@@ -109,14 +115,15 @@ async def open_pending(registration: Registration, token: str) -> RowMapping:
         row = await repository.by_token(session, token)
         if row is None:
             raise NotFound("Registration token not found.", code="registration-not-found")
-        if row["status"] == "pending" and row["expires_at"] <= datetime.now(UTC):
+        status = row["status"]
+        if status == "pending" and row["expires_at"] <= datetime.now(UTC):
             if await repository.transition(session, row["id"], "expired", status_reason="overdue"):
                 await publish(session, RegistrationExpired(**_subject_fields(row)), source=SOURCE)
-            row = {**row, "status": "expired"}
-    if row["status"] == "expired":
+            status = "expired"
+    if status == "expired":
         raise RegistrationGone("The registration token has expired; start the setup again.")
-    if row["status"] != "pending":
-        raise RegistrationUsed(f"The registration is already {row['status']}.")
+    if status != "pending":
+        raise RegistrationUsed(f"The registration is already {status}.")
     return row
 
 

@@ -67,7 +67,9 @@ async def verify_code(_: FromAuth, body: VerifyCode, vault: SeedVaultDep) -> Ver
 
 @router.get("/subjects/{subject}/authenticators", summary="The subject's seeds, without secrets",
             responses=problem_responses(*_AUTH_PROBLEMS))
-async def list_authenticators(_: FromAuthOrRegistration, subject: SubjectPath, session: SessionDep) -> list[Authenticator]:
+async def list_authenticators(
+    _: FromAuthOrRegistration, subject: SubjectPath, session: SessionDep
+) -> list[Authenticator]:
     return [Authenticator.of(seed) for seed in await service.list_authenticators(session, subject)]
 
 

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Row, Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -16,6 +16,8 @@ from ..crypto import Sealed
 from ..models import seeds
 from ..totp import TotpParameters
 
+SeedStatus = Literal["pending", "active", "revoked"]
+
 
 @dataclass(frozen=True)
 class Seed:
@@ -24,7 +26,7 @@ class Seed:
     registration_id: uuid.UUID
     provider: str
     external_seed_id: str | None
-    status: str
+    status: SeedStatus
     label: str | None
     params: TotpParameters
     window_steps: int

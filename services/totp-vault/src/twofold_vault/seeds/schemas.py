@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr, StringConstraints
 
 from ..schemas import CamelModel, Subject
 from ..settings import Algorithm, Digits
-from .repository import Seed
+from .repository import Seed, SeedStatus
 
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 # What an authenticator shows: 6 or 8 ASCII digits.
@@ -22,7 +22,8 @@ SHOWN_TEXT = r"^[^\x00-\x1f\x7f]+$"
 #           issues a set when none is left;
 # add     - leaves them (a third-party app's users; the app decides).
 Enrollment = Literal["first", "replace", "add"]
-ENROLLMENT_FIELD = Field(default="add", description="what completion does to the subject's other authenticators")
+ENROLLMENT_FIELD: Enrollment = Field(default="add",
+                                     description="what completion does to the subject's other authenticators")
 
 
 class StoreSeed(CamelModel):
@@ -75,7 +76,7 @@ class Authenticator(CamelModel):
     seed_id: uuid.UUID
     subject: str
     provider: str
-    status: Literal["pending", "active", "revoked"]
+    status: SeedStatus
     label: str | None
     digits: int
     algorithm: str

@@ -25,9 +25,9 @@ from twofold_common.outbox import publish
 
 from .. import totp
 from ..crypto import CiphertextRejected, KeyRing, UnknownKey
+from ..recovery.service import RecoveryCodes
 from ..settings import EVENT_SOURCE, VaultSettings
 from . import repository
-from ..recovery.service import RecoveryCodes
 from .errors import (
     AlreadyEnrolled,
     CodeMismatch,

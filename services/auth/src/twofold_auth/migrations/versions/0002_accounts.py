@@ -5,17 +5,17 @@ Revises: 0001
 Create Date: 2026-11-21 23:52:13.846298
 
 """
-from typing import Sequence, Union
+from collections.abc import Sequence
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision: str = '0002'
-down_revision: Union[str, Sequence[str], None] = '0001'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = '0001'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
@@ -41,7 +41,8 @@ def upgrade() -> None:
     sa.Column('reason', sa.String(length=128), nullable=True),
     sa.Column('ip', sa.String(length=64), nullable=True),
     sa.Column('user_agent', sa.String(length=512), nullable=True),
-    sa.Column('details', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
+    sa.Column('details', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"),
+              nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('prev_hash', sa.LargeBinary(length=32), nullable=False),
     sa.Column('hash', sa.LargeBinary(length=32), nullable=False),
@@ -64,7 +65,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('email_normalized')
     )
-    op.create_index('uq_users_username', 'users', [sa.literal_column('lower(username)')], unique=True, postgresql_where=sa.text('username IS NOT NULL'))
+    op.create_index('uq_users_username', 'users', [sa.literal_column('lower(username)')], unique=True,
+                    postgresql_where=sa.text('username IS NOT NULL'))
     op.create_table('login_challenges',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('token_hash', sa.LargeBinary(length=32), nullable=False),
@@ -88,7 +90,8 @@ def upgrade() -> None:
     sa.Column('outcome', sa.String(length=16), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
-    op.create_index('ix_second_factor_attempts_subject_time', 'second_factor_attempts', ['subject', 'attempted_at'], unique=False)
+    op.create_index('ix_second_factor_attempts_subject_time', 'second_factor_attempts', ['subject', 'attempted_at'],
+                    unique=False)
     op.create_table('sessions',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('user_id', sa.Uuid(), nullable=False),
