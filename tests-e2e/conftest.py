@@ -12,13 +12,14 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import asyncpg
 import httpx
-import pytest
 
 from twofold_common.db import to_libpq_url
+from twofold_common.testing.plugin import stack_fixtures
 from twofold_common.testing.provider import Enrollment, SimpleTotp
 from twofold_common.testing.stack import ServiceStack
 from twofold_common.testing.waiting import eventually
@@ -116,12 +117,16 @@ class System:
             await conn.close()
 
 
-@pytest.fixture
-async def system(service_stack: ServiceStack) -> AsyncIterator[System]:
-    await service_stack.start("vault", "auth", "registration", "gateway",
-                              env={"vault": {"VAULT_TOTP_PERIOD": str(PERIOD)},
-                                   "registration": {"REGISTRATION_SWEEP_INTERVAL_SECONDS": "1"},
-                                   "gateway": {"GATEWAY_OPEN_RATE_PER_SECOND": "1000",
-                                               "GATEWAY_OPEN_BURST": "1000"}})
-    async with httpx.AsyncClient(base_url=service_stack["gateway"].url, timeout=30) as api:
-        yield System(service_stack, api, SimpleTotp(period=PERIOD))
+@asynccontextmanager
+async def running_system(stack: ServiceStack, gateway_settings: dict[str, str]) -> AsyncIterator[System]:
+    await stack.start("vault", "auth", "registration", "gateway",
+                      env={"vault": {"VAULT_TOTP_PERIOD": str(PERIOD)},
+                           "registration": {"REGISTRATION_SWEEP_INTERVAL_SECONDS": "1"},
+                           "gateway": {"GATEWAY_OPEN_RATE_PER_SECOND": "1000",
+                                       "GATEWAY_OPEN_BURST": "1000", **gateway_settings}})
+    async with httpx.AsyncClient(base_url=stack["gateway"].url, timeout=30) as api:
+        yield System(stack, api, SimpleTotp(period=PERIOD))
+
+
+# a test module shares one system; a test marked ``own_stack`` gets its own
+shared_system, own_system, system = stack_fixtures("system", running_system)

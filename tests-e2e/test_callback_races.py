@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+import pytest
 
 from twofold_common.db import to_libpq_url
 from twofold_common.testing.waiting import eventually
@@ -23,6 +24,7 @@ async def test_parallel_callbacks_with_different_seeds_one_wins_the_others_confl
     assert [s["external_seed_id"] for s in seeds] == [winner.seed_id]
 
 
+@pytest.mark.own_stack  # kills registration
 async def test_a_registration_killed_between_the_vaults_commit_and_its_own_completes_on_the_next_callback(
         system) -> None:
     person = await system.register()

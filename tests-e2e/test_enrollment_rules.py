@@ -10,6 +10,7 @@ import asyncio
 import time
 
 import pyotp
+import pytest
 
 from twofold_common.testing.http import bearer
 from twofold_common.testing.waiting import eventually
@@ -96,6 +97,7 @@ async def test_a_session_alone_cannot_add_an_authenticator_and_replacing_needs_a
     assert await _sign_in_with(system, person, _code(new_totp, ahead=1)) == 200
 
 
+@pytest.mark.own_stack  # reads every recovery event in the vault's outbox
 async def test_recovery_codes_come_with_the_providers_enrollment_and_each_use_is_counted(system) -> None:
     person = await system.register()
     started = (await system.setup(person)).json()

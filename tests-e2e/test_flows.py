@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from urllib.parse import parse_qs, urlsplit
 
 import pyotp
 
 from twofold_common import redirect_signature
-
+from twofold_common.events import REGISTRATION_TOPIC, RegistrationRejected
 from twofold_common.testing.http import bearer
-from twofold_common.testing.waiting import eventually
+from twofold_common.testing.waiting import consumer_caught_up, eventually
 
 
 async def test_first_party_register_enroll_login_refresh_sessions_logout(system) -> None:
@@ -80,7 +79,12 @@ async def test_the_provider_declines_and_the_account_stays_unusable(system) -> N
     rows = await system.sql("registration", "SELECT status FROM registrations WHERE user_id = $1::uuid",
                             person.user_id)
     assert [r["status"] for r in rows] == ["rejected"]
-    await asyncio.sleep(1)
+    # the rejection is on the broker, and auth's consumer has passed it: had it enabled the account, it would have
+    await eventually(lambda: system.sql(
+        "registration", "SELECT event_id FROM outbox_events WHERE event_type = $1 AND key = $2 "
+                        "AND published_at IS NOT NULL", RegistrationRejected.type, person.user_id))
+    await consumer_caught_up(system.stack.infra.kafka_bootstrap, system.stack["auth"].env["AUTH_CONSUMER_GROUP"],
+                             REGISTRATION_TOPIC)
     assert (await system.login(person)).json()["status"] == "2fa_setup_required"
 
 

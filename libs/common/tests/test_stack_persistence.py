@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import asyncpg
-import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from twofold_common.db import to_libpq_url
@@ -14,8 +13,7 @@ from twofold_common.testing.infra import Infra
 
 
 async def test_rows_and_events_survive_a_stack_restart(infra: Infra, create_database) -> None:
-    if not infra.controllable:
-        pytest.skip(f"the {infra.kind} stack cannot be restarted from a test")
+    infra.require_control("restarts the stack")
     url = await create_database("persist")
     marker = uuid.uuid4().hex
     conn = await asyncpg.connect(to_libpq_url(url))

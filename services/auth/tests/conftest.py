@@ -1,8 +1,11 @@
-"""Auth against a real vault process, real PostgreSQL and real Kafka.
+"""Auth with the real vault and registration processes, real PostgreSQL and real Kafka.
 
-Registration is played by the test through the same channels registration
-uses: the vault's internal API (store a seed) and a ``registration.completed``
-event on Kafka.
+A person enrolls as in production: setup on registration, the provider
+simulator (the one test double) accepts the deep link, and the browser comes
+back to registration's callback; registration stores the seed in the vault and
+tells auth over Kafka. Only a third-party app's call to registration is passed
+on with the gateway's internal credential (``enroll_app_account``): these
+stacks run no gateway.
 """
 
 from __future__ import annotations
@@ -13,25 +16,29 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 import httpx
 import pyotp
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from twofold_common.db import to_libpq_url
-from twofold_common.events import AUTH_TOPIC, Event, RegistrationCompleted
-from twofold_common.internal_auth import InternalAuth
+from twofold_common.events import AUTH_TOPIC
+from twofold_common.internal_auth import CLIENT_ID_HEADER, INTERNAL_AUTH_HEADER, InternalAuth
 from twofold_common.settings import DEV_INTERNAL_SECRET
-from twofold_common.testing.infra import Infra
-from twofold_common.testing.processes import ServiceProcess, free_port
+from twofold_common.testing.http import bearer
+from twofold_common.testing.plugin import stack_fixtures
+from twofold_common.testing.processes import ServiceProcess
+from twofold_common.testing.provider import SimpleTotp
+from twofold_common.testing.stack import ServiceStack
+from twofold_common.testing.waiting import eventually
 
 PERIOD = 10  # the vault's shortest period: tests wait less for a fresh time step
 PASSWORD = "correct horse battery staple"
+APP_CALLBACK = "https://app.example.com/cb"
 
 
 @dataclass
@@ -63,18 +70,29 @@ class User:
     user_id: uuid.UUID
     setup_token: str
     authenticator: Authenticator | None = None
-    seed_id: str | None = None
+    seed_id: str | None = None  # the provider's seed id, which auth hands out at login
+    recovery_codes: list[str] = field(default_factory=list)  # shown once, at the end of a first enrollment
 
 
 @dataclass
 class AuthStack:
-    auth: ServiceProcess
-    vault: ServiceProcess
-    kafka_bootstrap: str
-    http: httpx.AsyncClient
-    vault_http: httpx.AsyncClient
-    producer: AIOKafkaProducer
+    stack: ServiceStack
+    http: httpx.AsyncClient  # auth
+    registration_http: httpx.AsyncClient
+    provider: SimpleTotp = field(default_factory=lambda: SimpleTotp(period=PERIOD))
     users: list[User] = field(default_factory=list)
+
+    @property
+    def auth(self) -> ServiceProcess:
+        return self.stack["auth"]
+
+    @property
+    def vault(self) -> ServiceProcess:
+        return self.stack["vault"]
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.stack.infra.kafka_bootstrap
 
     async def register(self, **extra) -> User:
         email = f"user-{uuid.uuid4().hex[:10]}@example.com"
@@ -84,40 +102,58 @@ class AuthStack:
         return User(email, PASSWORD, uuid.UUID(body["userId"]), body["setupToken"])
 
     async def enroll(self, user: User) -> User:
-        """What registration does after the provider's callback: store the seed, then announce completion."""
-        user.authenticator = Authenticator(pyotp.random_base32(32))
-        step = int(time.time()) // PERIOD
-        stored = await self.vault_http.post("/internal/seeds", json={
-            "subject": str(user.user_id), "seed": user.authenticator.seed, "code": user.authenticator.code_for(step),
-            "provider": "legitate", "registrationId": str(uuid.uuid4()), "period": PERIOD,
-            "externalSeedId": f"ext-{uuid.uuid4().hex[:8]}",
-        })
-        assert stored.status_code == 201, stored.text
-        user.authenticator.last_step = step
-        user.seed_id = stored.json()["seedId"]
-        await self.publish(RegistrationCompleted(registration_id=uuid.uuid4(), user_id=user.user_id,
-                                                 provider="legitate", seed_id=user.seed_id,
-                                                 completed_at=datetime.now(UTC)))
-        await self.wait_active(user)
+        """The person's enrollment through registration with the provider, until auth lets them log in."""
+        started = await self.registration_http.post("/api/auth/setup-2fa", json={},
+                                                    headers=bearer(user.setup_token))
+        assert started.status_code == 201, started.text
+        callback, enrollment = self.provider.accept(started.json()["deepLink"])
+        landed = await self._follow(callback)
+        assert landed.status_code == 200, landed.text
+        user.recovery_codes = landed.json().get("recoveryCodes") or []
+        user.authenticator = Authenticator(enrollment.seed, last_step=enrollment.last_step)
+        user.seed_id = enrollment.seed_id
+        await eventually(lambda: self._login_is(user, "2fa_required"))
         return user
 
-    async def publish(self, event: Event) -> None:
-        envelope = event.envelope("/registration")
-        await self.producer.send_and_wait(event.topic, envelope.model_dump_json().encode(),
-                                          key=(envelope.subject or "").encode())
+    async def enroll_app_account(self, account: str) -> None:
+        """A third-party app enrolls one of its own accounts (no user of auth's) through registration; returns
+        once auth has handled the completion. The app's call is passed on as the gateway would."""
+        app = self.create_client()
+        as_app = {INTERNAL_AUTH_HEADER: InternalAuth("gateway", DEV_INTERNAL_SECRET).token_for("registration"),
+                  CLIENT_ID_HEADER: app["clientId"]}
+        started = await self.registration_http.post("/api/auth/setup-2fa", headers=as_app,
+                                                    json={"account": account, "callbackUrl": APP_CALLBACK})
+        assert started.status_code == 201, started.text
+        callback, _ = self.provider.accept(started.json()["deepLink"])
+        landed = await self._follow(callback)
+        assert landed.status_code == 303 and landed.headers["location"].startswith(APP_CALLBACK), landed.text
+        [completed] = await self.sql_of("registration", "SELECT event_id FROM outbox_events WHERE event_type = "
+                                        "'registration.completed.v1' AND position($1 in payload) > 0",
+                                        f'"{account}"')
 
-    async def wait_active(self, user: User, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            body = (await self.login(user)).json()
-            if body.get("status") == "2fa_required":
-                return
-            await asyncio.sleep(0.2)
-        raise AssertionError("registration.completed was not applied in time")
+        async def handled() -> bool:
+            return bool(await self.sql("SELECT 1 FROM processed_events WHERE event_id = $1 AND outcome = 'handled'",
+                                       completed["event_id"]))
+
+        await eventually(handled)
+
+    async def _follow(self, callback: str) -> httpx.Response:
+        """The person's browser, sent by the provider to registration's callback."""
+        base = self.stack["registration"].url
+        assert callback.startswith(f"{base}/api/auth/totp-callback?"), callback
+        return await self.registration_http.get(callback[len(base):])
+
+    async def _login_is(self, user: User, status: str) -> bool:
+        return (await self.login(user)).json().get("status") == status
 
     async def sql(self, query: str, *args: object) -> list:
         """Read (or tamper with) auth's own database, as an observer."""
-        conn = await asyncpg.connect(to_libpq_url(self.auth.env["AUTH_DATABASE_URL"]))
+        return await self.sql_of("auth", query, *args)
+
+    async def sql_of(self, service: str, query: str, *args: object) -> list:
+        """An observer's look into one service's own database."""
+        prefix = {"vault": "VAULT", "auth": "AUTH", "registration": "REGISTRATION"}[service]
+        conn = await asyncpg.connect(to_libpq_url(self.stack[service].env[f"{prefix}_DATABASE_URL"]))
         try:
             return await conn.fetch(query, *args)
         finally:
@@ -142,7 +178,7 @@ class AuthStack:
         return self.auth.command(*args)
 
     def create_client(self, *args: str) -> dict:
-        done = self.cli("create-client", "--name", "test app", "--callback-url", "https://app.example.com/cb", *args)
+        done = self.cli("create-client", "--name", "test app", "--callback-url", APP_CALLBACK, *args)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -158,43 +194,19 @@ class AuthStack:
         return response.json()
 
 
-def auth_env(port: int, database_url: str, kafka: str, vault_url: str, **extra: str) -> dict[str, str]:
-    return {"AUTH_PORT": str(port), "AUTH_DATABASE_URL": database_url, "AUTH_KAFKA_BOOTSTRAP": kafka,
-            "AUTH_VAULT_URL": vault_url, "AUTH_CONSUMER_GROUP": f"test-auth-{uuid.uuid4().hex[:8]}",
-            "AUTH_CLEANUP_INTERVAL_SECONDS": "2", **extra}
+@asynccontextmanager
+async def running_auth(stack: ServiceStack, auth_settings: dict[str, str]) -> AsyncIterator[AuthStack]:
+    await stack.start("vault", "auth", "registration", env={
+        "vault": {"VAULT_TOTP_PERIOD": str(PERIOD)},
+        "auth": {"AUTH_CLEANUP_INTERVAL_SECONDS": "2", **auth_settings},
+    })
+    async with (httpx.AsyncClient(base_url=stack["auth"].url, timeout=30) as http,
+                httpx.AsyncClient(base_url=stack["registration"].url, timeout=30) as registration_http):
+        yield AuthStack(stack, http, registration_http)
 
 
-@pytest.fixture
-async def auth_stack(request: pytest.FixtureRequest, infra: Infra, create_database,
-                     log_dir: Path) -> AsyncIterator[AuthStack]:
-    marker = request.node.get_closest_marker("auth_env")
-    extra = marker.kwargs if marker else {}
-    vault_port, auth_port = free_port(), free_port()
-    vault = ServiceProcess("vault", "twofold_vault", {
-        "VAULT_PORT": str(vault_port), "VAULT_DATABASE_URL": await create_database("vault"),
-        "VAULT_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
-        "VAULT_CONSUMER_GROUP": f"test-vault-{uuid.uuid4().hex[:8]}",
-    }, vault_port, log_dir).start()
-    auth = ServiceProcess("auth", "twofold_auth", auth_env(
-        auth_port, await create_database("auth"), infra.kafka_bootstrap, vault.url, **extra,
-    ), auth_port, log_dir).start()
-    auth.wait_healthy(path="/readyz")
-    registration = InternalAuth("registration", DEV_INTERNAL_SECRET)
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
-    await producer.start()
-    stack = AuthStack(
-        auth, vault, infra.kafka_bootstrap, httpx.AsyncClient(base_url=auth.url, timeout=30),
-        registration.client("vault", vault.url, timeout=30),
-        producer,
-    )
-    try:
-        yield stack
-    finally:
-        await producer.stop()
-        await stack.http.aclose()
-        await stack.vault_http.aclose()
-        auth.stop()
-        vault.stop()
+# a test module shares one stack; a test marked ``own_stack`` or ``auth_env`` gets its own
+shared_auth_stack, own_auth_stack, auth_stack = stack_fixtures("auth_stack", running_auth, "auth_env")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 
 import jwt
+import pytest
 
 from twofold_common.testing.http import bearer
-
 
 
 async def test_no_session_is_possible_before_enrollment_completes(auth_stack) -> None:
@@ -182,6 +182,7 @@ async def test_wrong_email_and_wrong_password_answer_the_same(auth_stack) -> Non
     assert strip(unknown.json()) == strip(wrong.json())
 
 
+@pytest.mark.own_stack  # restarts auth
 async def test_everything_survives_an_auth_restart(auth_stack) -> None:
     user = await auth_stack.enroll(await auth_stack.register())
     tokens = await auth_stack.sign_in(user)

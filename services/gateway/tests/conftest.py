@@ -12,12 +12,14 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import httpx
 import pytest
 
 from twofold_common.testing.http import bearer
+from twofold_common.testing.plugin import stack_fixtures
 from twofold_common.testing.provider import Enrollment, SimpleTotp
 from twofold_common.testing.stack import ServiceStack
 from twofold_common.testing.waiting import eventually
@@ -122,15 +124,18 @@ class World:
         await eventually(logged, timeout=10)
 
 
-@pytest.fixture
-async def world(request: pytest.FixtureRequest, service_stack: ServiceStack) -> AsyncIterator[World]:
-    marker = request.node.get_closest_marker("gateway_env")
-    await service_stack.start("vault", "auth", "registration", "gateway", env={
+@asynccontextmanager
+async def running_world(stack: ServiceStack, gateway_env: dict[str, str]) -> AsyncIterator[World]:
+    await stack.start("vault", "auth", "registration", "gateway", env={
         "vault": {"VAULT_TOTP_PERIOD": str(PERIOD)},
-        "gateway": marker.kwargs if marker else {},
+        "gateway": gateway_env,
     })
-    async with httpx.AsyncClient(base_url=service_stack["gateway"].url, timeout=30) as http:
-        yield World(service_stack, http)
+    async with httpx.AsyncClient(base_url=stack["gateway"].url, timeout=30) as http:
+        yield World(stack, http)
+
+
+# a test module shares one world; a test marked ``own_stack`` or ``gateway_env`` gets its own
+shared_world, own_world, world = stack_fixtures("world", running_world, "gateway_env")
 
 
 def pytest_configure(config: pytest.Config) -> None:

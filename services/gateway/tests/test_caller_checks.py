@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import jwt
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from twofold_auth.settings import DEV_SIGNING_KEYS
@@ -26,6 +27,7 @@ def problem_type(answer: httpx.Response) -> str:
     return answer.json()["type"].rsplit("/", 1)[-1]
 
 
+@pytest.mark.own_stack  # counts every request auth's log shows
 async def test_forged_expired_foreign_and_setup_tokens_are_refused_before_auth(world) -> None:
     person = await world.enroll(await world.register())
     tokens = await world.sign_in(person)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
@@ -19,6 +20,7 @@ import pytest
 from twofold_common.db import to_libpq_url
 from twofold_common.internal_auth import CLIENT_ID_HEADER, INTERNAL_AUTH_HEADER, InternalAuth
 from twofold_common.settings import DEV_INTERNAL_SECRET
+from twofold_common.testing.plugin import stack_fixtures
 from twofold_common.testing.provider import SimpleTotp
 from twofold_common.testing.stack import ServiceStack
 
@@ -69,15 +71,18 @@ class Flow:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.fixture
-async def flow(request: pytest.FixtureRequest, service_stack: ServiceStack) -> AsyncIterator[Flow]:
-    marker = request.node.get_closest_marker("registration_env")
+@asynccontextmanager
+async def running_flow(stack: ServiceStack, registration_env: dict[str, str]) -> AsyncIterator[Flow]:
     # 10 s time steps (the vault's shortest) keep the waits for a fresh code short
-    await service_stack.start("vault", "auth", "registration",
-                              env={"registration": marker.kwargs if marker else {}, "vault": {"VAULT_TOTP_PERIOD": "10"}})
-    async with (httpx.AsyncClient(base_url=service_stack["auth"].url, timeout=30) as auth,
-                httpx.AsyncClient(base_url=service_stack["registration"].url, timeout=30) as registration):
-        yield Flow(service_stack, auth, registration, SimpleTotp(period=10))
+    await stack.start("vault", "auth", "registration",
+                      env={"registration": registration_env, "vault": {"VAULT_TOTP_PERIOD": "10"}})
+    async with (httpx.AsyncClient(base_url=stack["auth"].url, timeout=30) as auth,
+                httpx.AsyncClient(base_url=stack["registration"].url, timeout=30) as registration):
+        yield Flow(stack, auth, registration, SimpleTotp(period=10))
+
+
+# a test module shares one stack; a test marked ``own_stack`` or ``registration_env`` gets its own
+shared_flow, own_flow, flow = stack_fixtures("flow", running_flow, "registration_env")
 
 
 def pytest_configure(config: pytest.Config) -> None:

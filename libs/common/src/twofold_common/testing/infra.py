@@ -5,6 +5,10 @@ In order of preference:
 2. testcontainers, when a container engine answers;
 3. the native stack of ``deploy/native/infra.sh``, started if it is not running.
 Only the native stack can be stopped and started by a test (broker outages, restarts).
+
+Where the native stack is required (``TWOFOLD_TEST_REQUIRE_NATIVE=1``, which ``.ci/run`` sets, or ``CI=true``,
+which CI services set), testcontainers are never used, and a durability test that cannot control the stack
+fails instead of skipping: a test that silently skips in CI proves nothing.
 """
 
 from __future__ import annotations
@@ -19,9 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 import sqlalchemy as sa
 
 from twofold_common.db import to_libpq_url
+
+REQUIRE_NATIVE = "TWOFOLD_TEST_REQUIRE_NATIVE"
+
+
+def native_required() -> bool:
+    """Whether this run must control its stack (CI): durability tests fail rather than skip."""
+    return os.environ.get(REQUIRE_NATIVE) == "1" or os.environ.get("CI", "").lower() in ("true", "1")
 
 
 def repo_root(start: Path | None = None) -> Path:
@@ -43,6 +55,16 @@ class Infra:
     @property
     def controllable(self) -> bool:
         return self.kind == "native"
+
+    def require_control(self, why: str) -> None:
+        """For a test that stops or restarts the stack: skip it on a stack it cannot control, or fail it
+        where the native stack is required (CI)."""
+        if self.controllable:
+            return
+        message = f"this test {why}: only the native stack allows that, and this one is {self.kind}"
+        if native_required():
+            pytest.fail(f"{message} ({REQUIRE_NATIVE}=1 or CI=true: a durability test may not skip)", pytrace=False)
+        pytest.skip(message)
 
     def _run(self, *args: str, timeout: float = 180) -> str:
         if self.script is None:
@@ -110,7 +132,7 @@ def provide_infra(root: Path) -> Infra:
     kafka = os.environ.get("TWOFOLD_TEST_KAFKA_BOOTSTRAP")
     if pg and kafka:
         return Infra(pg, kafka, "external")
-    if os.environ.get("TWOFOLD_TEST_NATIVE") != "1" and _docker_reachable():
+    if os.environ.get("TWOFOLD_TEST_NATIVE") != "1" and not native_required() and _docker_reachable():
         return _from_containers()
     return _from_native(root)
 

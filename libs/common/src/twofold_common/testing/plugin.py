@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 from .infra import Infra, drop_databases, new_database, provide_infra, repo_root
 from .stack import ServiceStack
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -23,17 +27,32 @@ def kafka_bootstrap(infra: Infra) -> str:
     return infra.kafka_bootstrap
 
 
-@pytest.fixture
-async def create_database(infra: Infra) -> AsyncIterator[Callable[..., Awaitable[str]]]:
-    """A factory of fresh, empty databases on the test server, dropped after the test."""
+@asynccontextmanager
+async def _databases(infra: Infra) -> AsyncIterator[Callable[..., Awaitable[str]]]:
     created: list[str] = []
 
     async def make(prefix: str = "t") -> str:
         created.append(await new_database(infra, prefix))
         return created[-1]
 
-    yield make
-    await drop_databases(infra, created)
+    try:
+        yield make
+    finally:
+        await drop_databases(infra, created)
+
+
+@pytest.fixture
+async def create_database(infra: Infra) -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """A factory of fresh, empty databases on the test server, dropped after the test."""
+    async with _databases(infra) as make:
+        yield make
+
+
+@pytest.fixture(scope="module")
+async def module_database(infra: Infra) -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """``create_database`` for what a whole test module shares: dropped after the module."""
+    async with _databases(infra) as make:
+        yield make
 
 
 @pytest.fixture
@@ -43,9 +62,66 @@ def log_dir(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def module_log_dir(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    return tmp_path_factory.mktemp(f"logs-{request.module.__name__.rsplit('.', 1)[-1]}")
+
+
 @pytest.fixture
-async def service_stack(infra: Infra, create_database, log_dir: Path) -> AsyncIterator[ServiceStack]:
+def service_stack(infra: Infra, create_database, log_dir: Path) -> Iterator[ServiceStack]:
     """Start services with ``await service_stack.start("vault", "auth", ...)``; all stop after the test."""
     stack = ServiceStack(infra, create_database, log_dir)
     yield stack
     stack.stop()
+
+
+@pytest.fixture(scope="module")
+def module_stack(infra: Infra, module_database, module_log_dir: Path) -> Iterator[ServiceStack]:
+    """``service_stack`` shared by the tests of one module (those that do not need their own, see
+    ``needs_own_stack``); all stop after the module."""
+    stack = ServiceStack(infra, module_database, module_log_dir)
+    yield stack
+    stack.stop()
+
+
+def needs_own_stack(request: pytest.FixtureRequest, *settings_markers: str) -> bool:
+    """Whether a test gets service processes of its own rather than its module's shared ones.
+
+    A test that kills, restarts or stops a process or the broker, or asserts on what only its own
+    processes could have done (a count over a whole table), says so with ``own_stack``; a test with
+    settings of its own (one of ``settings_markers``) needs processes started with them.
+    """
+    return any(request.node.get_closest_marker(name) for name in ("own_stack", *settings_markers))
+
+
+def stack_fixtures(name: str, running: Callable[[ServiceStack, dict[str, str]], AbstractAsyncContextManager[T]],
+                   settings_marker: str | None = None) -> tuple[Any, Any, Any]:
+    """The fixtures ``shared_<name>`` (one per module), ``own_<name>`` (one per test, started with the
+    settings of its ``settings_marker``) and ``name``, which gives a test the one it needs.
+
+    ``running(stack, settings)`` starts the processes on ``stack`` and yields what tests use. In a
+    conftest: ``shared_world, own_world, world = stack_fixtures("world", running_world, "gateway_env")``.
+    """
+    @pytest.fixture(name=f"shared_{name}", scope="module")
+    async def shared(module_stack: ServiceStack) -> AsyncIterator[T]:
+        async with running(module_stack, {}) as value:
+            yield value
+
+    @pytest.fixture(name=f"own_{name}")
+    async def own(request: pytest.FixtureRequest, service_stack: ServiceStack) -> AsyncIterator[T]:
+        marker = request.node.get_closest_marker(settings_marker) if settings_marker else None
+        async with running(service_stack, marker.kwargs if marker else {}) as value:
+            yield value
+
+    @pytest.fixture(name=name)
+    def pick(request: pytest.FixtureRequest) -> T:
+        # a plain fixture: the async one it picks runs on the session's loop, which is not running yet
+        markers = (settings_marker,) if settings_marker else ()
+        return request.getfixturevalue(f"{'own' if needs_own_stack(request, *markers) else 'shared'}_{name}")
+
+    return shared, own, pick
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "own_stack: the test kills, restarts or stops processes or the broker, "
+                                       "or counts a whole table: it gets service processes of its own")

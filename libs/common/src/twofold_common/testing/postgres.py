@@ -53,7 +53,7 @@ class PostgresCluster:
         if done.returncode != 0:
             raise RuntimeError(f"{tool} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
 
-    def init(self) -> "PostgresCluster":
+    def init(self) -> PostgresCluster:
         if self.as_root:
             shutil.chown(self.directory, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--encoding=UTF8",

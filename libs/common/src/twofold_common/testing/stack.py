@@ -30,7 +30,7 @@ class ServiceStack:
     def __getitem__(self, name: str) -> ServiceProcess:
         return self.processes[name]
 
-    async def start(self, *names: str, env: dict[str, dict[str, str]] | None = None) -> "ServiceStack":
+    async def start(self, *names: str, env: dict[str, dict[str, str]] | None = None) -> ServiceStack:
         env = env or {}
         ports = {name: free_port() for name in names}
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
