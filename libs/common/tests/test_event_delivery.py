@@ -56,7 +56,8 @@ class Pair:
 
 def _eventapp(role: str, database_url: str, env: dict[str, str], log_dir: Path) -> ServiceProcess:
     port = free_port()
-    env = {**env, "EVENTAPP_ROLE": role, "EVENTAPP_DATABASE_URL": database_url, "EVENTAPP_PORT": str(port)}
+    env = {**env, "EVENTAPP_ROLE": role, "EVENTAPP_DATABASE_URL": database_url, "EVENTAPP_PORT": str(port),
+           "EVENTAPP_SHUTDOWN_DRAIN_SECONDS": "0"}  # no caller's connection to drain
     return ServiceProcess(role, EVENTAPP, env, port, log_dir)
 
 

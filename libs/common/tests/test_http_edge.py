@@ -1,6 +1,7 @@
 """The shared HTTP edge, driven in-process through httpx's ASGI transport (no database needed)."""
 
 import asyncio
+import signal
 
 import httpx
 import pytest
@@ -10,7 +11,8 @@ from pydantic import BaseModel
 
 from twofold_common.db import Database
 from twofold_common.errors import NotFound, TooManyRequests, install_problem_handlers
-from twofold_common.http import RequestContextMiddleware
+from twofold_common.draining import DrainingServer
+from twofold_common.http import Draining, RequestContextMiddleware
 from twofold_common.internal_auth import INTERNAL_AUTH_HEADER, InternalAuth, internal_caller
 from twofold_common.testing.processes import free_port
 from twofold_common.testing.waiting import eventually
@@ -24,7 +26,7 @@ class Body(BaseModel):
     count: int
 
 
-def make_app() -> FastAPI:
+def make_app(draining: Draining | None = None) -> FastAPI:
     router = APIRouter()
 
     @router.post("/echo")
@@ -57,7 +59,7 @@ def make_app() -> FastAPI:
 
     app = FastAPI()
     install_problem_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=1024)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=1024, draining=draining)
     app.include_router(router)
     return app
 
@@ -155,12 +157,17 @@ async def test_an_unreachable_database_is_a_503_with_retry_after(client: httpx.A
 
 
 async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> int:
+    return (await _exchange_head(reader, writer, path))[0]
+
+
+async def _exchange_head(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         path: str) -> tuple[int, dict[bytes, bytes]]:
     writer.write(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
     await writer.drain()
     head = await reader.readuntil(b"\r\n\r\n")
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
-    await reader.readexactly(length)
-    return int(head.split(b" ")[1])
+    headers = dict(line.lower().split(b": ", 1) for line in head.split(b"\r\n")[1:] if b": " in line)
+    await reader.readexactly(int(headers[b"content-length"]))
+    return int(head.split(b" ")[1]), headers
 
 
 async def test_an_unexpected_error_keeps_the_connection_open_for_the_next_request() -> None:
@@ -176,6 +183,36 @@ async def test_an_unexpected_error_keeps_the_connection_open_for_the_next_reques
             assert await _exchange(reader, writer, "/missing") == 404  # the same connection still answers
         finally:
             writer.close()
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def test_a_stopping_server_drains_closing_each_connection_after_its_answer_then_stops() -> None:
+    """SIGTERM: no connection a caller keeps is closed under it; each is closed after an answer, then the server
+    stops by itself (draining.py)."""
+    draining = Draining()
+    server = DrainingServer(uvicorn.Config(make_app(draining), host="127.0.0.1", port=free_port(), lifespan="off",
+                                           log_level="critical", timeout_graceful_shutdown=2),
+                            drain_seconds=1.0, draining=draining)
+    serving = asyncio.create_task(server.serve())
+    try:
+        await eventually(lambda: asyncio.sleep(0, server.started))
+        kept = await asyncio.open_connection("127.0.0.1", server.config.port)
+        status, headers = await _exchange_head(*kept, "/missing")
+        assert status == 404 and b"connection" not in headers
+
+        server.handle_exit(signal.SIGTERM, None)  # what the signal does
+        # the connection kept from before still answers, then is closed by the server
+        status, headers = await asyncio.wait_for(_exchange_head(*kept, "/missing"), 5)
+        assert status == 404 and headers[b"connection"] == b"close"
+        assert await asyncio.wait_for(kept[0].read(), 5) == b""
+        kept[1].close()
+        # and while it drains, a new connection is still taken
+        new = await asyncio.open_connection("127.0.0.1", server.config.port)
+        assert (await asyncio.wait_for(_exchange_head(*new, "/missing"), 5))[1][b"connection"] == b"close"
+        new[1].close()
+        await asyncio.wait_for(asyncio.shield(serving), 10)  # stops once the drain is over
     finally:
         server.should_exit = True
         await serving

@@ -12,6 +12,7 @@ import pytest
 from twofold_common.db import to_libpq_url
 from twofold_common.testing.infra import Infra
 from twofold_common.testing.processes import ServiceProcess, free_port
+from twofold_common.testing.waiting import eventually
 
 SERVICES = [("auth", "twofold_auth", True), ("registration", "twofold_registration", True),
             ("vault", "twofold_vault", True), ("gateway", "twofold_gateway", False)]
@@ -23,7 +24,8 @@ async def test_service_starts_migrates_is_ready_and_stops_on_sigterm(
 ) -> None:
     port = free_port()
     prefix = name.upper()
-    env = {f"{prefix}_PORT": str(port), f"{prefix}_KAFKA_BOOTSTRAP": infra.kafka_bootstrap}
+    env = {f"{prefix}_PORT": str(port), f"{prefix}_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+           f"{prefix}_SHUTDOWN_DRAIN_SECONDS": "3"}
     database_url = None
     if has_database:
         database_url = await create_database(name)
@@ -44,8 +46,17 @@ async def test_service_starts_migrates_is_ready_and_stops_on_sigterm(
                 await conn.close()
             assert {"outbox_events", "processed_events", "alembic_version"} <= tables
             assert version is not None
+        # SIGTERM: first a drain, in which the service still answers but is no longer ready
+        assert service.proc is not None
+        service.proc.send_signal(signal.SIGTERM)
+
+        async def stopping() -> bool:
+            return httpx.get(service.url + "/readyz").json()["status"] == "stopping"
+
+        await eventually(stopping, timeout=3)
+        code = service.wait_stopped(timeout=20)  # then it stops by itself
     finally:
-        code = service.stop(signal.SIGTERM, timeout=20)
+        service.stop()
     # uvicorn re-raises SIGTERM after its graceful shutdown, so -15 is a clean exit too
     assert code in (0, -signal.SIGTERM), service.logs()[-3000:]
     assert '"service stopped"' in service.logs()

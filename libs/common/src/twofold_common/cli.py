@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .logging import configure_logging
 
 if TYPE_CHECKING:
+    import uvicorn
     from fastapi import FastAPI
 
     from .settings import ServiceSettings
@@ -128,14 +129,20 @@ def run(
         return
     if options.command == "migrate":
         return
+    serve(resolve(create_app)(settings), settings)
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Serve until SIGTERM (or SIGINT), then drain (``DrainingServer``) and stop."""
+    from .draining import DrainingServer
+
+    DrainingServer(server_config(app, settings), settings.shutdown_drain_seconds, app.state.draining).run()
+
+
+def server_config(app: Any, settings: ServiceSettings) -> uvicorn.Config:
+    """How uvicorn serves a service: our access log only (uvicorn's prints query strings, which can hold a
+    seed), no ``X-Forwarded-For`` taken from anyone (the gateway computes the caller's address)."""
     import uvicorn
 
-    uvicorn.run(
-        resolve(create_app)(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
-    )
+    return uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
+                          proxy_headers=False, timeout_graceful_shutdown=int(settings.shutdown_grace_seconds))

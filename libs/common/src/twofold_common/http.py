@@ -30,18 +30,32 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class Draining:
+    """Whether the process was told to stop and is draining: it still answers, but says ``Connection: close``
+    with each answer and is no longer ready, so no caller keeps a connection to it when it closes them
+    (``cli.DrainingServer``)."""
+
+    def __init__(self) -> None:
+        self.started = False
+
+    def start(self) -> None:
+        self.started = True
+
+
 class RequestContextMiddleware:
     """Pure ASGI (no per-request task overhead).
 
     - takes ``X-Request-ID`` from the caller when well-formed, else makes one, and echoes it;
     - refuses bodies over ``max_body_bytes`` with 413 before the app reads them;
     - writes one access-log line per request with the path but never the query
-      string (the provider callback carries a seed and a code in it).
+      string (the provider callback carries a seed and a code in it);
+    - while the process drains, closes each connection after its answer.
     """
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, draining: Draining | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.draining = draining or Draining()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,8 +74,9 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
+                closing = [(b"connection", b"close")] if self.draining.started else []
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode()),
-                                      *SECURITY_HEADERS]
+                                      *SECURITY_HEADERS, *closing]
             await send(message)
 
         received = 0

@@ -25,7 +25,7 @@ from .consumer import EventConsumer, Handler
 from .db import Database
 from .errors import ProblemDetail, Unauthorized, database_unavailable_openapi, install_problem_handlers
 from .events import Event
-from .http import RequestContextMiddleware
+from .http import Draining, RequestContextMiddleware
 from .internal_auth import CLIENT_ID_HEADER, INTERNAL_AUTH_HEADER, InternalAuth, internal_caller
 from .jobs import Job, run_periodically
 from .kafka import ProducerHolder, broker_reachable, dead_letter_topic, ensure_topics
@@ -111,6 +111,13 @@ async def _session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 
+def stopping_answer(request: Request) -> JSONResponse | None:
+    """``/readyz``'s answer while the process drains before it stops: not ready, whatever else holds."""
+    if request.app.state.draining.started:
+        return JSONResponse({"status": "stopping", "checks": {}}, status_code=503)
+    return None
+
+
 def _health_router() -> APIRouter:
     router = APIRouter(tags=["health"])
 
@@ -120,7 +127,9 @@ def _health_router() -> APIRouter:
 
     @router.get("/readyz", summary="The database and the broker are reachable",
                 responses={503: {"description": "A dependency is unreachable"}})
-    async def readyz(runtime: RuntimeDep) -> JSONResponse:
+    async def readyz(request: Request, runtime: RuntimeDep) -> JSONResponse:
+        if stopping := stopping_answer(request):
+            return stopping
         checks: dict[str, str] = {}
         if runtime.db is not None:
             try:
@@ -201,7 +210,8 @@ def create_service_app(
     app = FastAPI(title=title, lifespan=lifespan, **fastapi_kwargs)
     app.state.handled_events = tuple(handlers or ())  # for the event catalog's consistency test
     install_problem_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.state.draining = Draining()  # started by the server on SIGTERM (cli.DrainingServer)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, draining=app.state.draining)
     app.include_router(_health_router())
     for router in routers:
         app.include_router(router)

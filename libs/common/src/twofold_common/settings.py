@@ -50,6 +50,9 @@ class ServiceSettings(BaseSettings):
 
     internal_auth_secret: SecretStr = SecretStr(DEV_INTERNAL_SECRET)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # on SIGTERM: first drain this long (still serving, not ready, closing connections: draining.py), then
+    # stop, letting requests in flight finish within the grace
+    shutdown_drain_seconds: float = Field(default=3.0, ge=0, le=60)
     shutdown_grace_seconds: float = 10.0
 
     @property

@@ -12,6 +12,7 @@ from twofold_common.errors import problem_responses
 from twofold_common.internal_auth import CLIENT_ID_HEADER, INTERNAL_AUTH_HEADER
 from twofold_common.kafka import broker_reachable
 from twofold_common.logging import current_request_id
+from twofold_common.runtime import stopping_answer
 
 from .deps import GatewayDep
 from .proxy import caller_address, request_headers
@@ -27,7 +28,9 @@ FORWARDED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 @readiness.get("/readyz",
                summary="The gateway can take traffic (the broker is reachable); services behind it are reported",
                responses={503: {"description": "The broker is unreachable", "content": {"application/json": {}}}})
-async def readyz(gateway: GatewayDep) -> JSONResponse:
+async def readyz(request: Request, gateway: GatewayDep) -> JSONResponse:
+    if stopping := stopping_answer(request):
+        return stopping
     upstreams = list(Upstream)
     broker, *services = await asyncio.gather(broker_reachable(gateway.settings.kafka_bootstrap),
                                              *(gateway.upstreams.healthy(u) for u in upstreams))

@@ -19,6 +19,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def service_command(module: str, env: dict[str, str], *args: str,
+                    timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """One of a service's commands as an operator runs it (``python -m <module> ARGS``), with its settings."""
+    return subprocess.run([sys.executable, "-m", module, *args], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def stop_all(processes: list[ServiceProcess]) -> None:
+    """SIGTERM to every process at once, then wait for each: they drain and stop side by side."""
+    for process in processes:
+        if process.proc is not None and process.proc.poll() is None:
+            process.proc.send_signal(signal.SIGTERM)
+    for process in processes:
+        process.wait_stopped()
+
+
 class ServiceProcess:
     def __init__(self, name: str, module: str, env: dict[str, str], port: int, log_dir: Path,
                  args: tuple[str, ...] = ()) -> None:
@@ -66,6 +82,12 @@ class ServiceProcess:
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
         self.proc.send_signal(sig)
+        return self.wait_stopped(timeout)
+
+    def wait_stopped(self, timeout: float = 30) -> int | None:
+        """The exit code once the process has stopped; SIGKILL after ``timeout``."""
+        if self.proc is None:
+            return None
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -80,9 +102,7 @@ class ServiceProcess:
         self.start()
 
     def command(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """Run one of the service's commands (``python -m <module> ARGS``) with the service's settings."""
-        return subprocess.run([sys.executable, "-m", self.module, *args], env={**os.environ, **self.env},
-                              capture_output=True, text=True, timeout=timeout)
+        return service_command(self.module, self.env, *args, timeout=timeout)
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .infra import Infra
-from .processes import ServiceProcess, free_port
+from .processes import ServiceProcess, free_port, stop_all
 
 # name -> (module, env prefix, has a database)
 SERVICES = {
@@ -18,6 +18,28 @@ SERVICES = {
     "gateway": ("twofold_gateway", "GATEWAY", False),
 }
 START_ORDER = ["vault", "auth", "registration", "gateway"]
+
+
+async def service_env(infra: Infra, create_database: Callable[[str], Awaitable[str]], name: str,
+                      ports: dict[str, int], extra: dict[str, str]) -> dict[str, str]:
+    """The settings (environment variables) of service ``name`` among the services on ``ports``: its own port and
+    database, its own consumer group, its peers' addresses, then ``extra``."""
+    urls = {peer: f"http://127.0.0.1:{port}" for peer, port in ports.items()}
+    public = urls.get("gateway") or urls.get("registration", "")
+    wiring = {
+        "AUTH_URL": urls.get("auth", ""), "VAULT_URL": urls.get("vault", ""),
+        "REGISTRATION_URL": urls.get("registration", ""),
+        "CALLBACK_URL": f"{public}/api/auth/totp-callback",
+    }
+    _, prefix, has_database = SERVICES[name]
+    values = {f"{prefix}_PORT": str(ports[name]), f"{prefix}_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+              f"{prefix}_CONSUMER_GROUP": f"test-{name}-{uuid.uuid4().hex[:8]}",
+              # no drain before a SIGTERM'd process stops: no balancer here sends it a caller's connection
+              f"{prefix}_SHUTDOWN_DRAIN_SECONDS": "0",
+              **{f"{prefix}_{k}": v for k, v in wiring.items() if v}}
+    if has_database:
+        values[f"{prefix}_DATABASE_URL"] = await create_database(name)
+    return {**values, **extra}
 
 
 @dataclass
@@ -31,29 +53,14 @@ class ServiceStack:
         return self.processes[name]
 
     async def start(self, *names: str, env: dict[str, dict[str, str]] | None = None) -> ServiceStack:
-        env = env or {}
         ports = {name: free_port() for name in names}
-        urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-        public = urls.get("gateway") or urls.get("registration", "")
-        wiring = {
-            "AUTH_URL": urls.get("auth", ""), "VAULT_URL": urls.get("vault", ""),
-            "REGISTRATION_URL": urls.get("registration", ""),
-            "CALLBACK_URL": f"{public}/api/auth/totp-callback",
-        }
-        for name in sorted(names, key=START_ORDER.index):
-            module, prefix, has_database = SERVICES[name]
-            values = {f"{prefix}_PORT": str(ports[name]), f"{prefix}_KAFKA_BOOTSTRAP": self.infra.kafka_bootstrap,
-                      f"{prefix}_CONSUMER_GROUP": f"test-{name}-{uuid.uuid4().hex[:8]}",
-                      **{f"{prefix}_{k}": v for k, v in wiring.items() if v}}
-            if has_database:
-                values[f"{prefix}_DATABASE_URL"] = await self.create_database(name)
-            values.update(env.get(name, {}))
-            self.processes[name] = ServiceProcess(name, module, values, ports[name], self.log_dir).start()
+        for name in sorted(names, key=START_ORDER.index):  # all at once: none needs a peer to become ready
+            values = await service_env(self.infra, self.create_database, name, ports, (env or {}).get(name, {}))
+            process = ServiceProcess(name, SERVICES[name][0], values, ports[name], self.log_dir)
+            self.processes[name] = process.start(wait=False)
         for name in names:
             self.processes[name].wait_healthy(path="/readyz")
         return self
 
     def stop(self) -> None:
-        for name in reversed(START_ORDER):
-            if name in self.processes:
-                self.processes[name].stop()
+        stop_all([self.processes[name] for name in reversed(START_ORDER) if name in self.processes])
