@@ -1,4 +1,5 @@
-"""The whole system through the gateway alone: real service processes, PostgreSQL, Kafka.
+"""The whole system through the gateway alone, on its real port: the four services (in the test's process, or
+as processes for a test marked ``processes``), real PostgreSQL and Kafka.
 
 The person is played with an httpx client (their browser) and the provider
 simulator (their authenticator app at "Simple TOTP"); third-party apps with
@@ -19,12 +20,14 @@ import asyncpg
 import httpx
 
 from twofold_common.db import to_libpq_url
+from twofold_common.testing.inprocess import InProcessStack
 from twofold_common.testing.plugin import stack_fixtures
 from twofold_common.testing.provider import Enrollment, SimpleTotp
 from twofold_common.testing.stack import ServiceStack
 from twofold_common.testing.waiting import eventually
 
 PERIOD = 10  # the vault's shortest time step: less waiting for a fresh code
+WINDOW = 3  # the vault here accepts codes up to 3 steps away (a setting it allows; 1 by default): less waiting
 PASSWORD = "correct horse battery staple"
 
 
@@ -36,7 +39,7 @@ class Person:
     setup_token: str
     enrollment: Enrollment | None = None
 
-    async def code(self, ahead: int = 1) -> str:
+    async def code(self, ahead: int = WINDOW) -> str:
         """A code no earlier one used: each time step is accepted once, so step forward, waiting if needed."""
         assert self.enrollment is not None
         step = max(self.enrollment.current_step(), self.enrollment.last_step + 1)
@@ -48,13 +51,13 @@ class Person:
     def wrong_code(self) -> str:
         assert self.enrollment is not None
         now = self.enrollment.current_step()
-        used = {self.enrollment.code_at(now + d) for d in (-1, 0, 1, 2)}
+        used = {self.enrollment.code_at(now + d) for d in range(-WINDOW, WINDOW + 2)}  # valid now or a step later
         return next(c for c in (f"{n:06d}" for n in range(10**6)) if c not in used)
 
 
 @dataclass
 class System:
-    stack: ServiceStack
+    stack: InProcessStack | ServiceStack
     api: httpx.AsyncClient
     provider: SimpleTotp
     people: list[Person] = field(default_factory=list)
@@ -118,9 +121,9 @@ class System:
 
 
 @asynccontextmanager
-async def running_system(stack: ServiceStack, gateway_settings: dict[str, str]) -> AsyncIterator[System]:
+async def running_system(stack: InProcessStack | ServiceStack, gateway_settings: dict[str, str]) -> AsyncIterator[System]:
     await stack.start("vault", "auth", "registration", "gateway",
-                      env={"vault": {"VAULT_TOTP_PERIOD": str(PERIOD)},
+                      env={"vault": {"VAULT_TOTP_PERIOD": str(PERIOD), "VAULT_TOTP_WINDOW": str(WINDOW)},
                            "registration": {"REGISTRATION_SWEEP_INTERVAL_SECONDS": "1"},
                            "gateway": {"GATEWAY_OPEN_RATE_PER_SECOND": "1000",
                                        "GATEWAY_OPEN_BURST": "1000", **gateway_settings}})
@@ -128,5 +131,6 @@ async def running_system(stack: ServiceStack, gateway_settings: dict[str, str]) 
         yield System(stack, api, SimpleTotp(period=PERIOD))
 
 
-# a test module shares one system; a test marked ``own_stack`` gets its own
-shared_system, own_system, system = stack_fixtures("system", running_system)
+# A test module shares one system (services in the test's process); a test marked ``own_stack`` gets its own,
+# and one marked ``processes`` (a restart, a SIGKILL, a broker outage) gets service processes.
+shared_system, own_system, processes_system, system = stack_fixtures("system", running_system)

@@ -24,7 +24,7 @@ async def test_parallel_callbacks_with_different_seeds_one_wins_the_others_confl
     assert [s["external_seed_id"] for s in seeds] == [winner.seed_id]
 
 
-@pytest.mark.own_stack  # kills registration
+@pytest.mark.processes  # kills registration
 async def test_a_registration_killed_between_the_vaults_commit_and_its_own_completes_on_the_next_callback(
         system) -> None:
     person = await system.register()

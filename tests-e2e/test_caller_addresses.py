@@ -14,14 +14,14 @@ import httpx
 import pytest
 
 from twofold_common.db import to_libpq_url
-from twofold_common.testing.stack import ServiceStack
+from twofold_common.testing.inprocess import InProcessStack
 
 PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
-async def stack(service_stack: ServiceStack) -> AsyncIterator[ServiceStack]:
-    yield await service_stack.start("auth", "gateway", env={"gateway": {
+async def stack(app_stack: InProcessStack) -> AsyncIterator[InProcessStack]:
+    yield await app_stack.start("auth", "gateway", env={"gateway": {
         "GATEWAY_TRUSTED_PROXIES": '["127.0.0.1/32"]',
         "GATEWAY_OPEN_RATE_PER_SECOND": "1000", "GATEWAY_OPEN_BURST": "1000",
     }})
@@ -33,7 +33,7 @@ async def login(url: str, email: str, password: str, source: str) -> httpx.Respo
                                headers={"X-Forwarded-For": source})
 
 
-async def register(stack: ServiceStack) -> str:
+async def register(stack: InProcessStack) -> str:
     email = f"person-{uuid.uuid4().hex[:10]}@example.com"
     async with httpx.AsyncClient(base_url=stack["gateway"].url, timeout=30) as http:
         answer = await http.post("/api/auth/register", json={"email": email, "password": PASSWORD})
@@ -41,7 +41,7 @@ async def register(stack: ServiceStack) -> str:
     return email
 
 
-async def login_audit_ips(stack: ServiceStack, email: str) -> list[str]:
+async def login_audit_ips(stack: InProcessStack, email: str) -> list[str]:
     conn = await asyncpg.connect(to_libpq_url(stack["auth"].env["AUTH_DATABASE_URL"]))
     try:
         rows = await conn.fetch("SELECT a.ip FROM audit_log a JOIN users u ON u.id = a.user_id "

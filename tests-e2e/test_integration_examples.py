@@ -7,6 +7,7 @@ one the app itself started (kept in its own store).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -38,17 +39,19 @@ async def test_an_app_integrates_with_the_documented_example(system, language: s
     env = {**os.environ, "TWOFOLD_URL": system.gateway.url, "TWOFOLD_CLIENT_ID": app["clientId"],
            "TWOFOLD_CLIENT_SECRET": app["clientSecret"], "TWOFOLD_APP_STORE": str(tmp_path / "started")}
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*runner, *args], env=env, capture_output=True, text=True, timeout=60)
+    async def run(*args: str) -> subprocess.CompletedProcess[str]:
+        # in a thread: the services this talks to run on the test's own event loop
+        return await asyncio.to_thread(subprocess.run, [*runner, *args], env=env, capture_output=True, text=True,
+                                       timeout=60)
 
-    def output(*args: str) -> dict:
-        done = run(*args)
+    async def output(*args: str) -> dict:
+        done = await run(*args)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 
-    def check(url: str) -> str:
+    async def check(url: str) -> str:
         """The account the redirect is about, or "refused: <why>"."""
-        checked = run("check-redirect", url)
+        checked = await run("check-redirect", url)
         if language == "curl":  # prints "accepted ACCOUNT" (exit 0) or "refused: REASON" (exit 1)
             assert (checked.returncode == 0) == checked.stdout.startswith("accepted "), checked
             return checked.stdout.strip().removeprefix("accepted ")
@@ -56,23 +59,23 @@ async def test_an_app_integrates_with_the_documented_example(system, language: s
         return verdict["account"] if verdict["accepted"] else f"refused: {verdict['reason']}"
 
     # the person accepts at the provider and comes back to the app
-    setup = output("setup", "acct-ex", CALLBACK_URL)
+    setup = await output("setup", "acct-ex", CALLBACK_URL)
     callback, enrollment = system.provider.accept(setup["deepLink"])
     location = (await system.browse(callback)).headers["location"]
-    assert check(location) == "acct-ex"
-    assert check(location.replace("success=true", "success=false")) == "refused: bad signature"
-    assert output("status", setup["registrationToken"])["status"] == "completed"
-    assert output("verify", "acct-ex", enrollment.code_at(enrollment.current_step() + 1)) == {"valid": True}
+    assert await check(location) == "acct-ex"
+    assert await check(location.replace("success=true", "success=false")) == "refused: bad signature"
+    assert (await output("status", setup["registrationToken"]))["status"] == "completed"
+    assert await output("verify", "acct-ex", enrollment.code_at(enrollment.current_step() + 1)) == {"valid": True}
     # an account the app never enrolled is not an error: the same answer as a wrong code
-    assert output("verify", "acct-never-enrolled", "123456") == {"valid": False}
+    assert await output("verify", "acct-never-enrolled", "123456") == {"valid": False}
 
     # a declined setup: the provider's reason has a space and a plus; the same query encoded another way
-    declined = output("setup", "acct-no", CALLBACK_URL)
+    declined = await output("setup", "acct-no", CALLBACK_URL)
     back = (await system.browse(system.provider.decline(declined["deepLink"], error="no: user+friend said no")))
     location = back.headers["location"]
     assert "+said+" in location and "%2B" in location and "%3A" in location
-    assert check(location) == "acct-no"
-    assert check(location.replace("+", "%20").replace("%3A", ":")) == "acct-no"
+    assert await check(location) == "acct-no"
+    assert await check(location.replace("+", "%20").replace("%3A", ":")) == "acct-no"
 
     # genuine signatures (the app's own key) over what twofold would never send the app now
     def signed(**params: str) -> str:
@@ -81,13 +84,13 @@ async def test_an_app_integrates_with_the_documented_example(system, language: s
 
     now_ms = int(time.time() * 1000)
     stale = signed(regToken=setup["registrationToken"], success="true", seedId="s1", timestamp=str(now_ms - 600_000))
-    assert check(stale) == "refused: stale timestamp"
+    assert await check(stale) == "refused: stale timestamp"
     elsewhere = signed(regToken="reg_started_by_someone_else", success="true", seedId="s1", timestamp=str(now_ms))
-    assert check(elsewhere) == "refused: not started here"
+    assert await check(elsewhere) == "refused: not started here"
 
     # native enrollment: the app shows the QR code, then confirms with the first code the person's app shows
-    native = output("setup-native", "acct-qr")
+    native = await output("setup-native", "acct-qr")
     totp = pyotp.parse_uri(native["otpauthUri"])
-    assert output("confirm", native["registrationToken"], totp.now())["status"] == "completed"
+    assert (await output("confirm", native["registrationToken"], totp.now()))["status"] == "completed"
     step = int(time.time()) // totp.interval + 1
-    assert output("verify", "acct-qr", totp.at(step * totp.interval)) == {"valid": True}
+    assert await output("verify", "acct-qr", totp.at(step * totp.interval)) == {"valid": True}

@@ -1,11 +1,12 @@
-"""Auth with the real vault and registration processes, real PostgreSQL and real Kafka.
+"""Auth's app in the test's process with the real vault and registration (in process too, on real ports),
+real PostgreSQL and real Kafka; a test marked ``processes`` gets them as processes.
 
 A person enrolls as in production: setup on registration, the provider
 simulator (the one test double) accepts the deep link, and the browser comes
-back to registration's callback; registration stores the seed in the vault and
-tells auth over Kafka. Only a third-party app's call to registration is passed
-on with the gateway's internal credential (``enroll_app_account``): these
-stacks run no gateway.
+back to the callback through the gateway; registration stores the seed in the
+vault and tells auth over Kafka. Third-party apps call with their API keys
+through the gateway, which sits behind a proxy at 127.0.0.1 here, so a test
+can speak for several source addresses with ``X-Forwarded-For``.
 """
 
 from __future__ import annotations
@@ -27,16 +28,17 @@ from aiokafka import AIOKafkaConsumer
 
 from twofold_common.db import to_libpq_url
 from twofold_common.events import AUTH_TOPIC
-from twofold_common.internal_auth import CLIENT_ID_HEADER, INTERNAL_AUTH_HEADER, InternalAuth
-from twofold_common.settings import DEV_INTERNAL_SECRET
-from twofold_common.testing.http import bearer
+from twofold_common.testing.http import bearer, client_of
+from twofold_common.testing.inprocess import InProcessStack
 from twofold_common.testing.plugin import stack_fixtures
 from twofold_common.testing.processes import ServiceProcess
 from twofold_common.testing.provider import SimpleTotp
 from twofold_common.testing.stack import ServiceStack
+from twofold_common.testing.topics import events_in
 from twofold_common.testing.waiting import eventually
 
 PERIOD = 10  # the vault's shortest period: tests wait less for a fresh time step
+WINDOW = 3  # the vault here accepts codes up to 3 steps away (a setting it allows; 1 by default): less waiting
 PASSWORD = "correct horse battery staple"
 APP_CALLBACK = "https://app.example.com/cb"
 
@@ -53,13 +55,14 @@ class Authenticator:
 
     async def fresh_code(self) -> str:
         step = max(int(time.time()) // PERIOD, self.last_step + 1)
-        while step > int(time.time()) // PERIOD + 1:  # beyond the vault's window: wait for the clock
+        while step > int(time.time()) // PERIOD + WINDOW:  # beyond the vault's window: wait for the clock
             await asyncio.sleep(0.5)
         self.last_step = step
         return self.code_for(step)
 
     def wrong_code(self) -> str:
-        current = {self.code_for(int(time.time()) // PERIOD + d) for d in (-1, 0, 1, 2)}
+        # none the vault accepts now or a step later
+        current = {self.code_for(int(time.time()) // PERIOD + d) for d in range(-WINDOW, WINDOW + 2)}
         return next(c for c in (f"{n:06d}" for n in range(1000000)) if c not in current)
 
 
@@ -76,9 +79,10 @@ class User:
 
 @dataclass
 class AuthStack:
-    stack: ServiceStack
+    stack: InProcessStack | ServiceStack
     http: httpx.AsyncClient  # auth
     registration_http: httpx.AsyncClient
+    gateway_http: httpx.AsyncClient  # the gateway, behind a proxy at 127.0.0.1 (``X-Forwarded-For`` counts)
     provider: SimpleTotp = field(default_factory=lambda: SimpleTotp(period=PERIOD))
     users: list[User] = field(default_factory=list)
 
@@ -116,13 +120,12 @@ class AuthStack:
         return user
 
     async def enroll_app_account(self, account: str) -> None:
-        """A third-party app enrolls one of its own accounts (no user of auth's) through registration; returns
-        once auth has handled the completion. The app's call is passed on as the gateway would."""
+        """A third-party app enrolls one of its own accounts (no user of auth's) with its API key through the
+        gateway; returns once auth has handled the completion."""
         app = self.create_client()
-        as_app = {INTERNAL_AUTH_HEADER: InternalAuth("gateway", DEV_INTERNAL_SECRET).token_for("registration"),
-                  CLIENT_ID_HEADER: app["clientId"]}
-        started = await self.registration_http.post("/api/auth/setup-2fa", headers=as_app,
-                                                    json={"account": account, "callbackUrl": APP_CALLBACK})
+        key = httpx.BasicAuth(app["clientId"], app["clientSecret"])
+        started = await self.gateway_http.post("/api/v1/setup", auth=key,
+                                               json={"account": account, "callbackUrl": APP_CALLBACK})
         assert started.status_code == 201, started.text
         callback, _ = self.provider.accept(started.json()["deepLink"])
         landed = await self._follow(callback)
@@ -138,10 +141,10 @@ class AuthStack:
         await eventually(handled)
 
     async def _follow(self, callback: str) -> httpx.Response:
-        """The person's browser, sent by the provider to registration's callback."""
-        base = self.stack["registration"].url
+        """The person's browser, sent by the provider to the callback at the public address (the gateway's)."""
+        base = self.stack["gateway"].url
         assert callback.startswith(f"{base}/api/auth/totp-callback?"), callback
-        return await self.registration_http.get(callback[len(base):])
+        return await self.gateway_http.get(callback[len(base):])
 
     async def _login_is(self, user: User, status: str) -> bool:
         return (await self.login(user)).json().get("status") == status
@@ -165,11 +168,12 @@ class AuthStack:
                                     auto_offset_reset="earliest", group_id=None)
         await consumer.start()
         seen: set[str] = set()
+        key = str(user_id).encode()
         try:
             deadline = time.monotonic() + timeout
             while not wanted <= seen and time.monotonic() < deadline:
                 for records in (await consumer.getmany(timeout_ms=500)).values():
-                    seen |= {json.loads(r.value)["type"] for r in records if r.key == str(user_id).encode()}
+                    seen |= {event["type"] for record, event in events_in(records) if record.key == key}
         finally:
             await consumer.stop()
         return seen
@@ -195,18 +199,21 @@ class AuthStack:
 
 
 @asynccontextmanager
-async def running_auth(stack: ServiceStack, auth_settings: dict[str, str]) -> AsyncIterator[AuthStack]:
-    await stack.start("vault", "auth", "registration", env={
-        "vault": {"VAULT_TOTP_PERIOD": str(PERIOD)},
+async def running_auth(stack: InProcessStack | ServiceStack, auth_settings: dict[str, str]) -> AsyncIterator[AuthStack]:
+    await stack.start("vault", "auth", "registration", "gateway", env={
+        "vault": {"VAULT_TOTP_PERIOD": str(PERIOD), "VAULT_TOTP_WINDOW": str(WINDOW)},
         "auth": {"AUTH_CLEANUP_INTERVAL_SECONDS": "2", **auth_settings},
+        # a load balancer at 127.0.0.1 in front of the gateway: a test speaks for any source address
+        "gateway": {"GATEWAY_TRUSTED_PROXIES": '["127.0.0.1/32"]', "GATEWAY_OPEN_RATE_PER_SECOND": "1000",
+                    "GATEWAY_OPEN_BURST": "1000"},
     })
-    async with (httpx.AsyncClient(base_url=stack["auth"].url, timeout=30) as http,
-                httpx.AsyncClient(base_url=stack["registration"].url, timeout=30) as registration_http):
-        yield AuthStack(stack, http, registration_http)
+    async with (client_of(stack["auth"]) as http, client_of(stack["registration"]) as registration_http,
+                client_of(stack["gateway"]) as gateway_http):
+        yield AuthStack(stack, http, registration_http, gateway_http)
 
 
 # a test module shares one stack; a test marked ``own_stack`` or ``auth_env`` gets its own
-shared_auth_stack, own_auth_stack, auth_stack = stack_fixtures("auth_stack", running_auth, "auth_env")
+shared_auth_stack, own_auth_stack, processes_auth_stack, auth_stack = stack_fixtures("auth_stack", running_auth, "auth_env")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -182,7 +182,7 @@ async def test_wrong_email_and_wrong_password_answer_the_same(auth_stack) -> Non
     assert strip(unknown.json()) == strip(wrong.json())
 
 
-@pytest.mark.own_stack  # restarts auth
+@pytest.mark.processes  # restarts auth
 async def test_everything_survives_an_auth_restart(auth_stack) -> None:
     user = await auth_stack.enroll(await auth_stack.register())
     tokens = await auth_stack.sign_in(user)

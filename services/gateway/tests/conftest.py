@@ -1,4 +1,5 @@
-"""The gateway in front of real auth, registration and vault processes, real PostgreSQL and Kafka.
+"""The gateway's app in the test's process in front of the real auth, registration and vault (in process too,
+on real ports), real PostgreSQL and Kafka; a test marked ``processes`` gets them all as processes.
 
 The tests play the world: a person with an authenticator (the provider
 simulator), a third-party app with an API key, and an attacker; all of them
@@ -18,7 +19,8 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from twofold_common.testing.http import bearer
+from twofold_common.testing.http import bearer, client_of
+from twofold_common.testing.inprocess import InProcessStack
 from twofold_common.testing.plugin import stack_fixtures
 from twofold_common.testing.provider import Enrollment, SimpleTotp
 from twofold_common.testing.stack import ServiceStack
@@ -63,7 +65,7 @@ class Person:
 
 @dataclass
 class World:
-    stack: ServiceStack
+    stack: InProcessStack | ServiceStack
     http: httpx.AsyncClient  # the gateway, and nothing else
     provider: SimpleTotp = field(default_factory=lambda: SimpleTotp(period=PERIOD))
 
@@ -125,17 +127,17 @@ class World:
 
 
 @asynccontextmanager
-async def running_world(stack: ServiceStack, gateway_env: dict[str, str]) -> AsyncIterator[World]:
+async def running_world(stack: InProcessStack | ServiceStack, gateway_env: dict[str, str]) -> AsyncIterator[World]:
     await stack.start("vault", "auth", "registration", "gateway", env={
         "vault": {"VAULT_TOTP_PERIOD": str(PERIOD)},
         "gateway": gateway_env,
     })
-    async with httpx.AsyncClient(base_url=stack["gateway"].url, timeout=30) as http:
+    async with client_of(stack["gateway"]) as http:
         yield World(stack, http)
 
 
 # a test module shares one world; a test marked ``own_stack`` or ``gateway_env`` gets its own
-shared_world, own_world, world = stack_fixtures("world", running_world, "gateway_env")
+shared_world, own_world, processes_world, world = stack_fixtures("world", running_world, "gateway_env")
 
 
 def pytest_configure(config: pytest.Config) -> None:

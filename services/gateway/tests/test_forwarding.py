@@ -13,7 +13,8 @@ import pytest
 from twofold_common.internal_auth import InternalAuth
 from twofold_common.settings import DEV_INTERNAL_SECRET
 from twofold_common.testing.http import bearer
-from twofold_common.testing.processes import ServiceProcess, free_port
+from twofold_common.testing.inprocess import InProcessService
+from twofold_common.testing.processes import free_port
 
 
 @dataclass
@@ -47,23 +48,23 @@ class Probe:
 
 
 @pytest.fixture
-async def probed_gateway(infra, log_dir) -> AsyncIterator[tuple[httpx.AsyncClient, Probe]]:
+async def probed_gateway(infra) -> AsyncIterator[tuple[httpx.AsyncClient, Probe]]:
     """A gateway whose registration is the probe and whose auth is a port where nothing listens."""
     probe = Probe()
     server = await asyncio.start_server(probe.handle, "127.0.0.1", 0)
     probe_port = server.sockets[0].getsockname()[1]
     port = free_port()
-    gateway = ServiceProcess("gateway", "twofold_gateway", {
+    gateway = await InProcessService("gateway", "twofold_gateway", {
         "GATEWAY_PORT": str(port), "GATEWAY_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
         "GATEWAY_AUTH_URL": f"http://127.0.0.1:{free_port()}",
         "GATEWAY_REGISTRATION_URL": f"http://127.0.0.1:{probe_port}",
         "GATEWAY_UPSTREAM_READ_TIMEOUT": "1",
-    }, port, log_dir).start()
+    }, port).start()
     try:
-        async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
+        async with gateway.client() as http:
             yield http, probe
     finally:
-        gateway.stop()
+        await gateway.stop()
         server.close()
         await server.wait_closed()
 
@@ -118,7 +119,7 @@ async def test_a_service_that_is_away_or_slow_gives_a_problem_at_once(probed_gat
 @pytest.mark.gateway_env(GATEWAY_OPEN_RATE_PER_SECOND="0.5", GATEWAY_OPEN_BURST="3")
 async def test_a_stopped_service_and_the_per_ip_limit(world) -> None:
     person = await world.register()
-    world.stack["registration"].stop()
+    await world.stack["registration"].stop()
     started = time.monotonic()
     answer = await world.http.post("/api/auth/setup-2fa", json={}, headers=bearer(person.setup_token))
     assert answer.status_code == 503 and answer.json()["type"].endswith("/service-unavailable")

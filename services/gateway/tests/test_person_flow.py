@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 
 from twofold_common.testing.http import bearer
-from twofold_common.testing.processes import ServiceProcess, free_port
+from twofold_common.testing.inprocess import InProcessService
+from twofold_common.testing.processes import free_port
 from twofold_common.testing.waiting import eventually
 
 
@@ -44,8 +45,7 @@ async def test_register_enroll_sign_in_refresh_and_log_out_through_the_gateway(w
     # a replica started after the revocation knows it too (it reads back one token lifetime)
     first = world.stack["gateway"]
     port = free_port()
-    second = ServiceProcess("gateway-2", first.module, {**first.env, "GATEWAY_PORT": str(port)}, port,
-                            first.log_path.parent).start()
+    second = await InProcessService("gateway-2", first.module, {**first.env, "GATEWAY_PORT": str(port)}, port).start()
     try:
         async with httpx.AsyncClient(base_url=second.url, timeout=30) as other:
             async def refused_by_the_new_replica() -> bool:
@@ -54,7 +54,7 @@ async def test_register_enroll_sign_in_refresh_and_log_out_through_the_gateway(w
 
             await eventually(refused_by_the_new_replica, timeout=15)
     finally:
-        second.stop()
+        await second.stop()
 
     # the provider's callback carried the seed in its query: no log line of any process holds it
     assert person.enrollment is not None

@@ -1,4 +1,5 @@
-"""Registration on real processes (vault, auth, registration), real PostgreSQL and Kafka.
+"""Registration's app in the test's process with the real vault and auth (in process too, on real ports), real
+PostgreSQL and Kafka; a test marked ``processes`` gets them as processes.
 
 The test plays the person (with the provider simulator) and, for third-party
 apps, the gateway: it signs the internal token the gateway would send with an
@@ -20,19 +21,23 @@ import pytest
 from twofold_common.db import to_libpq_url
 from twofold_common.internal_auth import CLIENT_ID_HEADER, INTERNAL_AUTH_HEADER, InternalAuth
 from twofold_common.settings import DEV_INTERNAL_SECRET
+from twofold_common.testing.http import client_of
+from twofold_common.testing.inprocess import InProcessStack
 from twofold_common.testing.plugin import stack_fixtures
 from twofold_common.testing.provider import SimpleTotp
 from twofold_common.testing.stack import ServiceStack
 
 PASSWORD = "correct horse battery staple"
+WINDOW = 3  # the vault here accepts codes up to 3 steps away (a setting it allows; 1 by default)
 
 
 @dataclass
 class Flow:
-    stack: ServiceStack
+    stack: InProcessStack | ServiceStack
     auth: httpx.AsyncClient
     registration: httpx.AsyncClient
     provider: SimpleTotp
+    window: int = WINDOW
 
     async def new_user(self) -> dict:
         email = f"user-{uuid.uuid4().hex[:10]}@example.com"
@@ -72,17 +77,16 @@ class Flow:
 
 
 @asynccontextmanager
-async def running_flow(stack: ServiceStack, registration_env: dict[str, str]) -> AsyncIterator[Flow]:
-    # 10 s time steps (the vault's shortest) keep the waits for a fresh code short
-    await stack.start("vault", "auth", "registration",
-                      env={"registration": registration_env, "vault": {"VAULT_TOTP_PERIOD": "10"}})
-    async with (httpx.AsyncClient(base_url=stack["auth"].url, timeout=30) as auth,
-                httpx.AsyncClient(base_url=stack["registration"].url, timeout=30) as registration):
+async def running_flow(stack: InProcessStack | ServiceStack, registration_env: dict[str, str]) -> AsyncIterator[Flow]:
+    # 10 s time steps (the vault's shortest) and codes up to WINDOW steps ahead keep the waits for a fresh code short
+    await stack.start("vault", "auth", "registration", env={
+        "registration": registration_env, "vault": {"VAULT_TOTP_PERIOD": "10", "VAULT_TOTP_WINDOW": str(WINDOW)}})
+    async with client_of(stack["auth"]) as auth, client_of(stack["registration"]) as registration:
         yield Flow(stack, auth, registration, SimpleTotp(period=10))
 
 
 # a test module shares one stack; a test marked ``own_stack`` or ``registration_env`` gets its own
-shared_flow, own_flow, flow = stack_fixtures("flow", running_flow, "registration_env")
+shared_flow, own_flow, processes_flow, flow = stack_fixtures("flow", running_flow, "registration_env")
 
 
 def pytest_configure(config: pytest.Config) -> None:

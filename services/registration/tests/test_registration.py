@@ -11,7 +11,8 @@ import pytest
 
 from twofold_common import redirect_signature
 from twofold_common.events import REGISTRATION_TOPIC
-from twofold_common.testing.processes import ServiceProcess, free_port
+from twofold_common.testing.inprocess import InProcessService
+from twofold_common.testing.processes import free_port
 from twofold_common.testing.topics import events_in, records_until_now
 from twofold_common.testing.waiting import eventually
 
@@ -22,7 +23,7 @@ async def status_of(flow, token: str) -> str:
     return rows[0]["status"]
 
 
-@pytest.mark.own_stack  # restarts registration
+@pytest.mark.processes  # restarts registration
 async def test_a_registration_survives_a_restart_between_setup_and_callback(flow) -> None:
     """Seed 000: the token was in memory and the callback failed after a restart."""
     user = await flow.new_user()
@@ -56,8 +57,8 @@ async def _is(awaitable, expected) -> bool:
 async def test_create_on_one_replica_and_call_back_on_the_other(flow) -> None:
     first = flow.stack["registration"]
     port = free_port()
-    second = ServiceProcess("registration-2", first.module, {**first.env, "REGISTRATION_PORT": str(port)}, port,
-                            first.log_path.parent).start()
+    second = await InProcessService("registration-2", first.module, {**first.env, "REGISTRATION_PORT": str(port)},
+                                    port).start()
     try:
         user = await flow.new_user()
         body = (await flow.start_setup(user["setupToken"])).json()
@@ -67,7 +68,7 @@ async def test_create_on_one_replica_and_call_back_on_the_other(flow) -> None:
         assert (await flow.follow(on_second)).status_code == 200
         assert await status_of(flow, body["registrationToken"]) == "completed"
     finally:
-        second.stop()
+        await second.stop()
 
 
 async def test_replays_stale_callbacks_wrong_codes_and_unknown_or_expired_tokens_are_refused(flow) -> None:
@@ -235,15 +236,16 @@ async def test_deleting_the_user_cancels_their_pending_registrations(flow) -> No
     assert await eventually(lambda: _is(flow.login_status(user["email"]), "2fa_required"))
     login = (await flow.auth.post("/api/auth/login", json={"email": user["email"],
                                                            "password": "correct horse battery staple"})).json()
+    enrolled = enrollment.last_step  # each time step is accepted once: the next codes are for the steps after it
     tokens = (await flow.auth.post("/api/auth/login/2fa", json={
-        "challengeToken": login["challengeToken"], "code": enrollment.code_at(enrollment.current_step() + 1)})).json()
+        "challengeToken": login["challengeToken"], "code": await _next_code(flow, enrollment, enrolled + 1)})).json()
     # a re-enrollment starts and stays pending when the account is deleted
     reenroll = await flow.auth.post("/api/auth/2fa/re-enroll", headers={"Authorization": f"Bearer {tokens['accessToken']}"},
-                                    json={"code": await _next_code(enrollment, enrollment.current_step() + 2)})
+                                    json={"code": await _next_code(flow, enrollment, enrolled + 2)})
     assert reenroll.status_code == 200, reenroll.text
     pending = (await flow.start_setup(reenroll.json()["setupToken"])).json()["registrationToken"]
     deleted = await flow.auth.post("/api/auth/account/delete", headers={"Authorization": f"Bearer {tokens['accessToken']}"},
-                                   json={"code": await _next_code(enrollment, enrollment.current_step() + 3)})
+                                   json={"code": await _next_code(flow, enrollment, enrolled + 3)})
     assert deleted.status_code == 204, deleted.text
     assert await eventually(lambda: _is(status_of(flow, pending), "expired"))
     reason = await flow.registration_sql("SELECT status_reason FROM registrations WHERE token_hash = sha256($1::bytea)",
@@ -251,9 +253,9 @@ async def test_deleting_the_user_cancels_their_pending_registrations(flow) -> No
     assert reason[0]["status_reason"] == "user-deleted"
 
 
-async def _next_code(enrollment, step: int) -> str:
-    """A code for ``step``, waiting until the vault's window (one step ahead) reaches it."""
-    while step > enrollment.current_step() + 1:
+async def _next_code(flow, enrollment, step: int) -> str:
+    """A code for ``step``, waiting until the vault's window (``flow.window`` steps ahead) reaches it."""
+    while step > enrollment.current_step() + flow.window:
         await asyncio.sleep(0.5)
     return enrollment.code_at(step)
 

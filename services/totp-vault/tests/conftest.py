@@ -1,4 +1,5 @@
-"""Fixtures for the vault's integration tests: a real vault process on a real database and broker.
+"""Fixtures for the vault's integration tests: the vault's app in the test's process (served on a real port,
+as ``twofold_common.testing.inprocess`` does it), on a real database and broker.
 
 Helpers reach the tests as fixtures (``--import-mode=importlib`` does not let
 test modules import this file).
@@ -14,7 +15,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -25,8 +25,8 @@ import pytest
 from twofold_common.db import to_libpq_url
 from twofold_common.internal_auth import InternalAuth
 from twofold_common.testing.infra import Infra
-from twofold_common.testing.infra import database_url_for
-from twofold_common.testing.processes import ServiceProcess, free_port
+from twofold_common.testing.inprocess import InProcessService
+from twofold_common.testing.processes import free_port
 
 INTERNAL_SECRET = "vault-tests-internal-secret-0123456789abcdef"
 
@@ -55,7 +55,7 @@ class Enrolled:
 
 
 class Vault:
-    def __init__(self, process: ServiceProcess, database_url: str) -> None:
+    def __init__(self, process: InProcessService, database_url: str) -> None:
         self.process = process
         self.database_url = database_url
 
@@ -90,56 +90,43 @@ class Vault:
         return enrolled
 
 
-async def drop_database(infra: Infra, url: str) -> None:
-    admin = await asyncpg.connect(to_libpq_url(infra.pg_admin_url))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-def vault_process(infra: Infra, database_url: str, log_dir: Path, name: str = "vault",
-                  **settings: str) -> ServiceProcess:
-    """A vault process (not started); ``settings`` are VAULT_* variables without the prefix."""
+def vault_service(infra: Infra, database_url: str, name: str = "vault", **settings: str) -> InProcessService:
+    """A vault in the test's process (not started); ``settings`` are VAULT_* variables without the prefix."""
     port = free_port()
     env = {"VAULT_PORT": str(port), "VAULT_DATABASE_URL": database_url,
            "VAULT_KAFKA_BOOTSTRAP": infra.kafka_bootstrap, "VAULT_INTERNAL_AUTH_SECRET": INTERNAL_SECRET,
-           # its own consumer group: an event is handled by this process, never by another test's vault
+           # its own consumer group: an event is handled by this vault, never by another test's
            "VAULT_CONSUMER_GROUP": f"test-vault-{uuid.uuid4().hex[:8]}",
            **{f"VAULT_{key.upper()}": value for key, value in settings.items()}}
-    return ServiceProcess(name, "twofold_vault", env, port, log_dir)
+    return InProcessService(name, "twofold_vault", env, port)
 
 
 @pytest.fixture(scope="module")
-async def vault(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Vault]:
+async def vault(infra: Infra, module_database) -> AsyncIterator[Vault]:
     """One vault for a test module; tests use fresh subjects, so they do not see each other's data."""
-    # A vault in development mode creates its missing database on start; the fixture drops it after.
-    database_url = database_url_for(infra, f"vault_{uuid.uuid4().hex[:12]}")
-    process = vault_process(infra, database_url, tmp_path_factory.mktemp("vault-logs"), log_level="DEBUG")
+    database_url = await module_database("vault")
+    service = await vault_service(infra, database_url, log_level="DEBUG").start()
     try:
-        process.start()
-        process.wait_healthy(path="/readyz")
-        yield Vault(process, database_url)
+        yield Vault(service, database_url)
     finally:
-        process.stop()
-        await drop_database(infra, database_url)
+        await service.stop()
 
 
 @pytest.fixture
-async def start_vault(infra: Infra, create_database, log_dir: Path) -> AsyncIterator[Callable[..., Awaitable[Vault]]]:
-    """Start vault processes with VAULT_* ``settings`` of the test's choosing, all on one fresh database."""
+async def start_vault(infra: Infra, create_database) -> AsyncIterator[Callable[..., Awaitable[Vault]]]:
+    """Start vaults with VAULT_* ``settings`` of the test's choosing, all on one fresh database."""
     database_url = await create_database("vault")
-    started: list[ServiceProcess] = []
+    started: list[InProcessService] = []
 
     async def start(name: str = "vault", **settings: str) -> Vault:
-        process = vault_process(infra, database_url, log_dir, name, **settings)
-        started.append(process)
-        process.start()
-        return Vault(process, database_url)
+        service = vault_service(infra, database_url, name, **settings)
+        started.append(service)
+        await service.start()
+        return Vault(service, database_url)
 
     yield start
-    for process in started:
-        process.stop()
+    for service in started:
+        await service.stop()
 
 
 async def wait_for_fresh_step(seconds: float, period: int = 30) -> None:

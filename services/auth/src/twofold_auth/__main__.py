@@ -12,6 +12,8 @@ from twofold_common.cli import Command, run
 from .clients.scopes import DEFAULT_SCOPES, SCOPES
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SETTINGS = "twofold_auth.settings:AuthSettings"
+APP = "twofold_auth.app:create_app"  # imported only by the command that serves
 
 
 def create_client_options(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +37,7 @@ COMMANDS = {
 
 
 def main() -> None:
-    run("twofold_auth.settings:AuthSettings", "twofold_auth.app:create_app", MIGRATIONS, commands=COMMANDS)
+    run(SETTINGS, APP, MIGRATIONS, commands=COMMANDS)
 
 
 if __name__ == "__main__":

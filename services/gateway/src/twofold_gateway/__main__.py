@@ -4,10 +4,12 @@
 from twofold_common.cli import run
 
 MIGRATIONS = None  # the gateway has no database
+SETTINGS = "twofold_gateway.settings:GatewaySettings"
+APP = "twofold_gateway.app:create_app"  # imported only by the command that serves
 
 
 def main() -> None:
-    run("twofold_gateway.settings:GatewaySettings", "twofold_gateway.app:create_app", MIGRATIONS)
+    run(SETTINGS, APP, MIGRATIONS)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,12 @@ from pathlib import Path
 from twofold_common.cli import run
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SETTINGS = "twofold_registration.settings:RegistrationSettings"
+APP = "twofold_registration.app:create_app"  # imported only by the command that serves
 
 
 def main() -> None:
-    run("twofold_registration.settings:RegistrationSettings", "twofold_registration.app:create_app", MIGRATIONS)
+    run(SETTINGS, APP, MIGRATIONS)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from pathlib import Path
 from twofold_common.cli import Command, run
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SETTINGS = "twofold_vault.settings:VaultSettings"
+APP = "twofold_vault.app:create_app"  # imported only by the command that serves
 
 
 def positive_int(text: str) -> int:
@@ -30,7 +32,7 @@ COMMANDS = {
 
 
 def main() -> None:
-    run("twofold_vault.settings:VaultSettings", "twofold_vault.app:create_app", MIGRATIONS, commands=COMMANDS)
+    run(SETTINGS, APP, MIGRATIONS, commands=COMMANDS)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ async def test_rotation_reseals_every_row_while_the_vault_serves(start_vault, ri
             "subject": f"user-{uuid.uuid4()}", "account": "ann", "registrationId": str(uuid.uuid4())})
     assert pending.status_code == 201
     assert await key_ids(before) == {"a": 8}
-    before.process.stop()
+    await before.process.stop()
 
     serving = await start_vault("vault-ab", encryption_keys=ring_json(a=key_a, b=key_b), active_key_id="b")
     seeds.append(await serving.enroll())  # new seeds are sealed under the active key at once
@@ -62,7 +62,7 @@ async def test_rotation_reseals_every_row_while_the_vault_serves(start_vault, ri
 
     code, output = await rotate_keys(serving, encryption_keys=ring_json(a=key_a, b=key_b), active_key_id="b")
     assert code == 0 and "rotated 0 seeds" in output  # resumable: a rerun has nothing left to do
-    serving.process.stop()
+    await serving.process.stop()
 
     after = await start_vault("vault-b", encryption_keys=ring_json(b=key_b), active_key_id="b")
     await fresh_step()
