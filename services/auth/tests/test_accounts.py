@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 
@@ -89,11 +88,11 @@ async def test_expired_sessions_are_cleaned_by_the_periodic_job(auth_stack) -> N
     user = await auth_stack.enroll(await auth_stack.register())
     tokens = await auth_stack.sign_in(user)
     await auth_stack.sql("UPDATE sessions SET expires_at = now() - interval '2 days' WHERE user_id = $1", user.user_id)
-    for _ in range(100):  # the job runs every 2 s in these tests
-        left = await auth_stack.sql("SELECT count(*) AS n FROM refresh_tokens WHERE session_id = $1",
+
+    async def tokens_left() -> bool:  # the job runs every 2 s in these tests
+        rows = await auth_stack.sql("SELECT count(*) AS n FROM refresh_tokens WHERE session_id = $1",
                                     uuid.UUID(tokens["sessionId"]))
-        if left[0]["n"] == 0:
-            break
-        await asyncio.sleep(0.2)
-    assert left[0]["n"] == 0
+        return rows[0]["n"] == 0
+
+    await eventually(tokens_left, timeout=20)
     assert (await auth_stack.sql("SELECT count(*) AS n FROM sessions WHERE user_id = $1", user.user_id))[0]["n"] == 0

@@ -12,14 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from twofold_common.events import AUTH_TOPIC, VAULT_TOPIC, TwoFactorReset, UserDeleted
 from twofold_common.testing.topics import events_in
-
-
-async def wait_for(check, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while not (value := await check()):
-        assert time.monotonic() < deadline, f"condition not met within {timeout}s"
-        await asyncio.sleep(0.2)
-    return value
+from twofold_common.testing.waiting import eventually
 
 
 async def recovery_codes(vault, subject: str) -> list[str]:
@@ -106,7 +99,7 @@ async def test_a_user_deleted_event_shreds_the_user(vault, infra) -> None:
         codes = await vault.sql("SELECT id FROM recovery_codes WHERE subject = $1", str(user_id))
         return not seeds and not codes
 
-    await wait_for(shredded)
+    await eventually(shredded, timeout=60)
     handled = await vault.sql("SELECT outcome FROM processed_events WHERE event_type = 'user.deleted.v1'")
     assert "handled" in [row["outcome"] for row in handled]
 
@@ -121,7 +114,7 @@ async def test_a_two_factor_reset_event_revokes_every_seed_of_the_user(vault, in
         rows = await vault.sql("SELECT status, revoke_reason, ciphertext FROM seeds WHERE subject = $1", str(user_id))
         return rows if all(row["status"] == "revoked" for row in rows) else []
 
-    rows = await wait_for(revoked)
+    rows = await eventually(revoked, timeout=60)
     assert [(r["revoke_reason"], r["ciphertext"]) for r in rows] == [("reset", None), ("reset", None)]
     events = await vault.sql("SELECT event_type FROM outbox_events WHERE key = $1 ORDER BY id", str(user_id))
     assert [e["event_type"] for e in events] == ["seed.stored.v1"] * 2 + ["seed.revoked.v1"] * 2
