@@ -337,7 +337,7 @@ async def postgres_bound(infra: Infra, samples: int) -> dict:
 async def kafka_bound(infra: Infra, samples: int) -> dict:
     """One message produced with acks=all and received by a consumer that is already polling."""
     topic = f"bench-roundtrip-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(infra.kafka_bootstrap, [topic], partitions=1, replication=1)
+    await ensure_topics(infra.kafka_bootstrap, [topic], partitions=1, replication=1, retention_hours=168)
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all", linger_ms=0)
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=infra.kafka_bootstrap, auto_offset_reset="earliest",
                                 fetch_max_wait_ms=500)

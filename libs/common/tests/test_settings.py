@@ -29,3 +29,11 @@ def test_production_with_a_missing_default_or_weak_secret_refuses_to_start(modul
     done = run_service(module, env)
     assert done.returncode == 2
     assert f"{prefix}_INTERNAL_AUTH_SECRET" in done.stderr
+
+
+def test_handled_event_ids_kept_shorter_than_the_topics_keep_records_refuses_to_start() -> None:
+    """A replay of an event whose id was already deleted would be handled twice."""
+    done = run_service("twofold_auth", {"AUTH_KAFKA_TOPIC_RETENTION_HOURS": "200",
+                                        "AUTH_PROCESSED_EVENTS_RETENTION_HOURS": "100"})
+    assert done.returncode == 2
+    assert "AUTH_PROCESSED_EVENTS_RETENTION_HOURS must be at least AUTH_KAFKA_TOPIC_RETENTION_HOURS" in done.stderr

@@ -23,7 +23,7 @@ async def test_rows_and_events_survive_a_stack_restart(infra: Infra, create_data
     finally:
         await conn.close()
     topic = f"twofold.test.persist.{marker[:8]}"
-    await ensure_topics(infra.kafka_bootstrap, [topic], partitions=1, replication=1)
+    await ensure_topics(infra.kafka_bootstrap, [topic], partitions=1, replication=1, retention_hours=168)
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
     await producer.start()
     try:

@@ -2,7 +2,7 @@
 
 For each message: the handler's effect and the row recording the event id in
 ``processed_events`` commit in one transaction, and the Kafka offset is
-committed only after that.  A redelivered event finds its id already recorded
+committed only after that (once per batch of records).  A redelivered event finds its id already recorded
 and has no second effect.  A message that cannot be decoded, or whose handler
 keeps failing, is sent to the consumer's dead-letter topic with the error and
 recorded, so the partition keeps moving.  Failures of the infrastructure (the
@@ -13,12 +13,13 @@ until the infrastructure returns, from the last committed offset.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
@@ -99,13 +100,7 @@ class EventConsumer:
                 self._consumer = consumer
                 backoff = 0.5
                 while not self._stopping.is_set():
-                    batches = await consumer.getmany(timeout_ms=500, max_records=100)
-                    for tp, records in batches.items():
-                        for record in records:
-                            if self._stopping.is_set():
-                                return
-                            await self._process(record)
-                            await consumer.commit({tp: record.offset + 1})
+                    await self._process_batch(consumer, await consumer.getmany(timeout_ms=500, max_records=100))
             except Exception as exc:
                 log.warning("consumer interrupted, resuming from the last committed offset",
                             extra={"group": self.group_id, "error": repr(exc), "retry_in": backoff})
@@ -120,6 +115,27 @@ class EventConsumer:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    async def _process_batch(self, consumer: AIOKafkaConsumer,
+                             batches: Mapping[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Each record in turn, then one offset commit per batch (not per record: a round trip to the broker
+        each). Records handled before a failure or a stop are committed too; a record handled but not
+        committed is delivered again and skipped by its id (``processed_events``)."""
+        done: dict[TopicPartition, int] = {}
+        try:
+            for tp, records in batches.items():
+                for record in records:
+                    if self._stopping.is_set():
+                        break
+                    await self._process(record)
+                    done[tp] = record.offset + 1
+        except BaseException:
+            if done:
+                with contextlib.suppress(Exception):  # the broker may be what failed
+                    await consumer.commit(done)
+            raise
+        if done:
+            await consumer.commit(done)
 
     async def _process(self, record: ConsumerRecord) -> None:
         try:

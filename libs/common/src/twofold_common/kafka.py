@@ -57,8 +57,10 @@ class ProducerHolder:
                 self._producer = None
 
 
-async def ensure_topics(bootstrap: str, topics: Iterable[str], *, partitions: int, replication: int) -> None:
-    """Create missing topics (the broker does not auto-create: a typo must not invent a topic)."""
+async def ensure_topics(bootstrap: str, topics: Iterable[str], *, partitions: int, replication: int,
+                        retention_hours: float) -> None:
+    """Create missing topics (the broker does not auto-create: a typo must not invent a topic), keeping records
+    ``retention_hours``: a consumer group that starts from the beginning replays that much at most."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     await admin.start()
     try:
@@ -67,7 +69,8 @@ async def ensure_topics(bootstrap: str, topics: Iterable[str], *, partitions: in
         if missing:
             try:
                 await admin.create_topics(
-                    [NewTopic(name=t, num_partitions=partitions, replication_factor=replication) for t in missing]
+                    [NewTopic(name=t, num_partitions=partitions, replication_factor=replication,
+                              topic_configs={"retention.ms": str(int(retention_hours * 3_600_000))}) for t in missing]
                 )
             except TopicAlreadyExistsError:
                 pass  # another replica created it first

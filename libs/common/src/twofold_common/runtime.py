@@ -30,6 +30,7 @@ from .internal_auth import CLIENT_ID_HEADER, INTERNAL_AUTH_HEADER, InternalAuth,
 from .jobs import Job, run_periodically
 from .kafka import ProducerHolder, broker_reachable, dead_letter_topic, ensure_topics
 from .outbox import OutboxRelay
+from .retention import event_retention_job
 from .settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,8 @@ async def _ensure_topics_then(
         try:
             await ensure_topics(runtime.settings.kafka_bootstrap, topics,
                                 partitions=runtime.settings.kafka_topic_partitions,
-                                replication=runtime.settings.kafka_replication_factor)
+                                replication=runtime.settings.kafka_replication_factor,
+                                retention_hours=runtime.settings.kafka_topic_retention_hours)
             break
         except Exception as exc:
             log.warning("cannot ensure kafka topics yet", extra={"error": repr(exc), "retry_in": backoff})
@@ -193,6 +195,9 @@ def create_service_app(
             runtime.db = Database(settings.database_url, pool_size=settings.database_pool_size)
             runtime.relay = OutboxRelay(runtime.db, runtime.producer)
             starters.append(runtime.relay.run)
+            runtime.every(settings.event_retention_interval_seconds, "event-retention",
+                          event_retention_job(settings.outbox_retention_hours,
+                                              settings.processed_events_retention_hours))
             if handlers:
                 runtime.consumer = EventConsumer(runtime.db, runtime.producer, bootstrap=settings.kafka_bootstrap,
                                                  group_id=group_id, dead_letter_topic=dlq, handlers=handlers)

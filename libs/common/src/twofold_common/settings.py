@@ -47,6 +47,13 @@ class ServiceSettings(BaseSettings):
     consumer_group: str | None = None
     kafka_topic_partitions: int = 3
     kafka_replication_factor: int = 1
+    # topics this service creates keep records this long (7 days, Kafka's own default, made explicit)
+    kafka_topic_retention_hours: float = Field(default=168.0, gt=0)
+
+    # the event tables' retention (retention.py): published outbox rows, and the ids of handled events
+    outbox_retention_hours: float = Field(default=168.0, gt=0)
+    processed_events_retention_hours: float = Field(default=720.0, gt=0)
+    event_retention_interval_seconds: float = Field(default=300.0, gt=0)
 
     internal_auth_secret: SecretStr = SecretStr(DEV_INTERNAL_SECRET)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -64,6 +71,10 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> ServiceSettings:
+        if self.processed_events_retention_hours < self.kafka_topic_retention_hours:
+            # a handled event's id must outlive every copy Kafka can still deliver, or a replay handles it again
+            raise SettingsError(f"{self.env_name('processed_events_retention_hours')} must be at least "
+                                f"{self.env_name('kafka_topic_retention_hours')}")
         if not self.production:
             if self.database_url is None and self._needs_database():
                 # The native development stack (deploy/native/infra.sh).
