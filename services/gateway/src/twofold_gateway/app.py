@@ -10,12 +10,12 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twofold_common.access_tokens import TokenVerifier
-from twofold_common.broadcast import BroadcastListener
 from twofold_common.events import SessionRevoked
 from twofold_common.runtime import Runtime, create_service_app
 
 from . import endpoints
 from .api_keys import ApiKeys
+from .broadcast import BroadcastListener
 from .callers import CallerChecks
 from .deps import Gateway
 from .limits import TokenBuckets

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from twofold_common.broadcast import BroadcastListener
+from twofold_gateway.broadcast import BroadcastListener
 from twofold_common.events import CloudEvent, Event
 from twofold_common.kafka import ensure_topics
 from twofold_common.testing.infra import Infra
@@ -41,7 +41,7 @@ async def all_heard(replicas: list[Heard], numbers: set[int]) -> bool:
 
 @pytest.fixture
 async def producer(infra: Infra) -> AsyncIterator[AIOKafkaProducer]:
-    await ensure_topics(infra.kafka_bootstrap, [Announced.topic], partitions=3, replication=1)
+    await ensure_topics(infra.kafka_bootstrap, [Announced.topic], partitions=3, replication=1, retention_hours=168)
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
     await producer.start()
     yield producer

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.client import AIOKafkaClient
 from pydantic import ValidationError
 
-from .events import CloudEvent, Event
+from twofold_common.events import CloudEvent, Event
 
 log = logging.getLogger(__name__)
 
