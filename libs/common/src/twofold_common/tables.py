@@ -1,8 +1,8 @@
 """The two tables every service database has for events: the outbox and the processed-event log.
 
 They live in each service's own database and are created by each service's
-first migration (``create_event_tables``), so a service's events commit in
-the same transaction as its state.
+first migration (a frozen copy: a migration never imports live code), so a
+service's events commit in the same transaction as its state.
 """
 
 from __future__ import annotations
@@ -36,32 +36,3 @@ processed_events = sa.Table(
     sa.Column("outcome", sa.String(20), nullable=False),  # handled | dead_lettered
     sa.Column("handled_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
-
-
-def create_event_tables() -> None:
-    """Alembic operations for the event tables; call from a service's first migration."""
-    from alembic import op
-
-    op.create_table(
-        "outbox_events",
-        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-        sa.Column("event_id", sa.Uuid, nullable=False, unique=True),
-        sa.Column("event_type", sa.String(200), nullable=False),
-        sa.Column("topic", sa.String(249), nullable=False),
-        sa.Column("key", sa.String(200), nullable=True),
-        sa.Column("payload", sa.Text, nullable=False),
-        sa.Column("headers", JSONB, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
-    )
-    op.create_index(
-        "ix_outbox_events_unpublished", "outbox_events", ["id"], postgresql_where=sa.text("published_at IS NULL")
-    )
-    op.create_table(
-        "processed_events",
-        sa.Column("consumer", sa.String(200), primary_key=True),
-        sa.Column("event_id", sa.Uuid, primary_key=True),
-        sa.Column("event_type", sa.String(200), nullable=False),
-        sa.Column("outcome", sa.String(20), nullable=False),
-        sa.Column("handled_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-    )
