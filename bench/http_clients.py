@@ -1,11 +1,12 @@
-"""CPU per request of the HTTP clients a service can use to call another: httpx, httpx over aiohttp, aiohttp.
+"""CPU per request of the HTTP clients a service can use to call another: httpx, httpx over aiohttp, aiohttp,
+and the services' own ``PeerClient`` (aiohttp underneath).
 
     uv run --frozen python bench/http_clients.py [--requests 4000] [--concurrency 32]
 
 Starts a minimal uvicorn server (its own process, the services' loop and parser), then each client
 sends the same JSON POSTs with ``--concurrency`` in flight; the figure is this process's CPU time per
-request (the server's is the same for all).  Why the gateway forwards with aiohttp and the calls
-between services use httpx-aiohttp's transport.
+request (the server's is the same for all).  Why every HTTP call of the services goes through aiohttp
+(``twofold_common.peer``); httpx and httpx-aiohttp are here only to compare (the dev group has them).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from pathlib import Path
 import aiohttp
 import httpx
 import uvloop
+from httpx_aiohttp import AiohttpTransport
 
-from twofold_common.http import pooled_client
+from twofold_common.peer import PeerClient
 from twofold_common.testing.processes import free_port
 
 SERVER = """
@@ -58,8 +60,9 @@ async def measure(send, requests: int, concurrency: int) -> tuple[float, float]:
 
 
 async def with_httpx(url: str, requests: int, concurrency: int, transport: str) -> tuple[float, float]:
-    if transport == "aiohttp":
-        client = pooled_client(url, timeout=10)  # the services' client: httpx's API, aiohttp's connections
+    if transport == "aiohttp":  # httpx's API, aiohttp's connections
+        client = httpx.AsyncClient(base_url=url, timeout=10, transport=AiohttpTransport(
+            limits=httpx.Limits(max_connections=100)))
     else:
         client = httpx.AsyncClient(base_url=url, timeout=10, limits=httpx.Limits(max_connections=100),
                                    transport=httpx.AsyncHTTPTransport(retries=1))
@@ -76,6 +79,15 @@ async def with_aiohttp(url: str, requests: int, concurrency: int) -> tuple[float
             async with session.post("/r", data=BODY, headers={"content-type": "application/json"}) as answer:
                 answer.raise_for_status()
                 await answer.read()
+
+        return await measure(send, requests, concurrency)
+
+
+async def with_peer_client(url: str, requests: int, concurrency: int) -> tuple[float, float]:
+    async with PeerClient("bench", url, timeout=10) as peer:
+        async def send() -> None:
+            answer = await peer.post("/r", json={"refreshToken": "z" * 60})  # BODY, encoded here
+            assert answer.is_success, answer.status_code
 
         return await measure(send, requests, concurrency)
 
@@ -99,8 +111,9 @@ def main() -> None:
                 time.sleep(0.1)
         runs = {
             "httpx (its own transport)": lambda: with_httpx(url, args.requests, args.concurrency, "httpx"),
-            "httpx over aiohttp (pooled_client)": lambda: with_httpx(url, args.requests, args.concurrency, "aiohttp"),
+            "httpx over aiohttp (httpx-aiohttp)": lambda: with_httpx(url, args.requests, args.concurrency, "aiohttp"),
             "aiohttp": lambda: with_aiohttp(url, args.requests, args.concurrency),
+            "PeerClient (the services' client)": lambda: with_peer_client(url, args.requests, args.concurrency),
         }
         for name, run in runs.items():
             ms, rate = uvloop.run(run())

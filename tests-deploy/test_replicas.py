@@ -42,7 +42,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from twofold_common.db import to_libpq_url
 from twofold_common.events import REGISTRATION_TOPIC, RegistrationCompleted, SeedStored, TwoFactorEnabled
-from twofold_common.http import KEEPALIVE_EXPIRY_SECONDS
+from twofold_common.peer import KEEPALIVE_EXPIRY_SECONDS
 from twofold_common.testing.processes import ServiceProcess, free_port, stop_all
 from twofold_common.testing.provider import SimpleTotp
 from twofold_common.testing.waiting import eventually

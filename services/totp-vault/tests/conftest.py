@@ -25,6 +25,7 @@ import pytest
 from twofold_common.db import to_libpq_url
 from twofold_common.internal_auth import InternalAuth
 from twofold_common.testing.infra import Infra
+from twofold_common.testing.http import signed_client
 from twofold_common.testing.inprocess import InProcessService
 from twofold_common.testing.processes import free_port
 
@@ -61,7 +62,7 @@ class Vault:
 
     def client(self, caller: str = "auth", secret: str = INTERNAL_SECRET) -> httpx.AsyncClient:
         """An HTTP client signing its calls as ``caller`` (the way services call each other)."""
-        return InternalAuth(caller, secret).client("vault", self.process.url, timeout=30)
+        return signed_client(InternalAuth(caller, secret), "vault", self.process.url)
 
     async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
         conn = await asyncpg.connect(to_libpq_url(self.database_url))

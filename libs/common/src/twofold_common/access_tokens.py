@@ -14,12 +14,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from .errors import ServiceUnavailable, Unauthorized
+from .peer import PeerClient, PeerUnreachable
 
 SETUP_SCOPE = "2fa_setup"
 # What a setup token may enroll: "first" (only while the account has no authenticator; from registration
@@ -57,7 +57,7 @@ class TokenVerifier:
         audience: str,
         jwks: dict[str, Any] | None = None,
         jwks_url: str | None = None,
-        http: httpx.AsyncClient | None = None,
+        http: PeerClient | None = None,
         min_refresh_interval: float = 10.0,
     ) -> None:
         self.issuer = issuer
@@ -89,11 +89,12 @@ class TokenVerifier:
                 return
             self._last_refresh = time.monotonic()
             try:
-                response = await self.http.get(self.jwks_url)
-                response.raise_for_status()
-                self._load(response.json())
+                answer = await self.http.get(self.jwks_url)
+                if not answer.is_success:
+                    raise ValueError(f"jwks answered {answer.status_code}")
+                self._load(answer.json())
                 self._refresh_failed = False
-            except (httpx.HTTPError, ValueError):
+            except (PeerUnreachable, ValueError):
                 self._refresh_failed = True
                 # auth was busy or away: ask again after a second, not after the whole interval
                 self._last_refresh = time.monotonic() - self.min_refresh_interval + 1.0

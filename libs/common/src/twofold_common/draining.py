@@ -6,7 +6,7 @@ listen queue, gets no answer (a 502 at the gateway) for a request that did nothi
 SIGTERM the server drains for ``shutdown_drain_seconds``: it keeps serving, answers ``/readyz`` with 503
 (Kubernetes, where the pod's endpoint is also removed, sends nothing new), and closes each connection
 after its answer (``Connection: close``). Callers keep an idle connection 2 s at most
-(``http.KEEPALIVE_EXPIRY_SECONDS``), so when the drain ends, none of them holds one to close under it;
+(``peer.KEEPALIVE_EXPIRY_SECONDS``), so when the drain ends, none of them holds one to close under it;
 then uvicorn stops as usual (requests in flight finish, then the lifespan's shutdown). A second signal
 stops at once.
 """

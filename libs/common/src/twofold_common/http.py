@@ -6,11 +6,7 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
 
-import aiohttp
-import httpx
-from httpx_aiohttp import AiohttpTransport
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import internal_error_response, problem_response
@@ -120,33 +116,3 @@ class RequestContextMiddleware:
                 },
             )
             reset_request_id(token)
-
-
-# uvicorn closes an idle connection after 5 s; a client that keeps it longer may send on a
-# connection the server is closing (a stopping replica does so at once) and get a broken answer.
-KEEPALIVE_EXPIRY_SECONDS = 2.0
-
-
-class _ServiceTransport(AiohttpTransport):
-    """httpx's API over aiohttp's connections (about 0.34 ms of CPU per call against 1.4 ms with httpx's own
-    transport: bench/http_clients.py); a connect that failed is tried once more, as nothing reached the service."""
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        try:
-            return await super().handle_async_request(request)
-        except httpx.TransportError as exc:
-            if not isinstance(exc.__cause__, aiohttp.ClientConnectorError):
-                raise  # the request may have reached the service: not repeated
-            return await super().handle_async_request(request)
-
-
-def pooled_client(base_url: str, *, timeout: httpx.Timeout | float, max_connections: int = 100,
-                  **kwargs: Any) -> httpx.AsyncClient:
-    """The HTTP client for calls between services: pooled, bounded in time, one retry of a failed connect."""
-    return httpx.AsyncClient(
-        base_url=base_url,
-        timeout=timeout,
-        transport=_ServiceTransport(limits=httpx.Limits(max_connections=max_connections,
-                                                        keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS)),
-        **kwargs,
-    )

@@ -11,13 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Collection
 
-import httpx
 import jwt
 from fastapi import Depends, Header
 
 from .errors import Forbidden, Unauthorized
-from .http import pooled_client
-from .logging import current_request_id
+from .peer import PeerClient
 
 INTERNAL_AUTH_HEADER = "X-Internal-Auth"
 # Set by the gateway after it authenticated a third-party app's API key; believed only
@@ -59,15 +57,10 @@ class InternalAuth:
             raise Unauthorized("Invalid internal credentials.", code="internal-auth") from None
         return str(claims["iss"])
 
-    def client(self, audience: str, base_url: str, *, timeout: float = 5.0) -> httpx.AsyncClient:
-        """A pooled HTTP client whose every request carries a fresh token and the request id."""
-
-        async def _sign(request: httpx.Request) -> None:
-            request.headers[INTERNAL_AUTH_HEADER] = self.token_for(audience)
-            if request_id := current_request_id():
-                request.headers["X-Request-ID"] = request_id
-
-        return pooled_client(base_url, timeout=timeout, event_hooks={"request": [_sign]})
+    def client(self, audience: str, base_url: str, *, timeout: float = 5.0) -> PeerClient:
+        """A client of service ``audience`` whose every call carries a fresh token for it."""
+        return PeerClient(audience, base_url, timeout=timeout,
+                          sign=lambda: {INTERNAL_AUTH_HEADER: self.token_for(audience)})
 
 
 def internal_caller(

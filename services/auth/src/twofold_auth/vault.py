@@ -6,9 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
-from twofold_common.errors import ServiceUnavailable
+from twofold_common.peer import PeerClient
 
 
 @dataclass(frozen=True)
@@ -25,17 +23,12 @@ class Factors:
 
 
 class VaultClient:
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: PeerClient) -> None:
         self.http = http
 
     async def _post(self, path: str, body: dict) -> dict:
-        try:
-            response = await self.http.post(path, json=body)
-        except httpx.HTTPError:
-            raise ServiceUnavailable("The TOTP vault is unreachable.", code="vault-unavailable") from None
-        if response.status_code >= 500 or response.status_code in (401, 403):
-            raise ServiceUnavailable("The TOTP vault did not answer.", code="vault-unavailable")
-        return response.json() if response.content else {}
+        answer = await self.http.call("POST", path, json=body)
+        return answer.json() if answer.content else {}
 
     async def verify_code(self, subject: str, code: str) -> Verification:
         """``subject``: a user id, or ``<client_id>:<account>`` for a third-party app's user."""
@@ -48,13 +41,7 @@ class VaultClient:
         return bool(body.get("valid")), int(body.get("remaining", 0))
 
     async def _get(self, path: str) -> Any:
-        try:
-            response = await self.http.get(path)
-        except httpx.HTTPError:
-            raise ServiceUnavailable("The TOTP vault is unreachable.", code="vault-unavailable") from None
-        if response.status_code != 200:
-            raise ServiceUnavailable("The TOTP vault did not answer.", code="vault-unavailable")
-        return response.json()
+        return self.http.read(await self.http.call("GET", path), lambda body: body)
 
     async def factors(self, user_id: uuid.UUID) -> Factors:
         """The user's authenticators that can sign in, and how many recovery codes are left."""

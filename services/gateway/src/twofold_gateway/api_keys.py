@@ -13,9 +13,8 @@ import hashlib
 import time
 from dataclasses import dataclass
 
-import httpx
-
 from twofold_common.errors import ServiceUnavailable, Unauthorized
+from twofold_common.peer import PeerClient, PeerUnreachable
 
 BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="twofold"'}
 
@@ -27,7 +26,7 @@ class App:
 
 
 class ApiKeys:
-    def __init__(self, auth_http: httpx.AsyncClient, *, ttl: float, negative_ttl: float,
+    def __init__(self, auth_http: PeerClient, *, ttl: float, negative_ttl: float,
                  max_entries: int = 10_000) -> None:
         self.auth_http = auth_http
         self.ttl = ttl
@@ -52,7 +51,7 @@ class ApiKeys:
         try:
             answer = await self.auth_http.post("/internal/clients/authenticate",
                                                json={"clientId": client_id, "clientSecret": secret})
-        except httpx.HTTPError:
+        except PeerUnreachable:
             raise ServiceUnavailable("API keys cannot be checked now.", code="service-unavailable") from None
         if answer.status_code in (401, 422):  # unknown, disabled, wrong secret, or not even the right shape
             return None

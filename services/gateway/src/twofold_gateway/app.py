@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.middleware.cors import CORSMiddleware
@@ -47,8 +45,6 @@ class StrictTransportSecurity:
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
-    # httpx logs every request's full URL at INFO; the provider callback's query carries a seed.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     own_routes = [*endpoints.readiness.routes, *endpoints.router.routes]
 

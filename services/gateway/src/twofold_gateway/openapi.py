@@ -19,9 +19,8 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import httpx
-
 from twofold_common.errors import PROBLEM_CONTENT_TYPE, ServiceUnavailable
+from twofold_common.peer import PeerClient, PeerUnreachable
 
 from .proxy import PASSED_REQUEST_HEADERS
 from .routes import Policy, Route, RouteTable, Upstream
@@ -198,7 +197,7 @@ def merge_documents(documents: Mapping[str, dict[str, Any]], routes: RouteTable,
 class PublicApiDocument:
     """The merged document, rebuilt when a service's document is refetched (every few minutes)."""
 
-    def __init__(self, clients: Mapping[Upstream, httpx.AsyncClient], routes: RouteTable, *, own: dict[str, Any],
+    def __init__(self, clients: Mapping[Upstream, PeerClient], routes: RouteTable, *, own: dict[str, Any],
                  title: str, version: str, refresh_seconds: float) -> None:
         self.clients = clients
         self.routes = routes
@@ -235,9 +234,10 @@ class PublicApiDocument:
     async def _fetch(self, upstream: Upstream) -> dict[str, Any] | None:
         try:
             answer = await self.clients[upstream].get("/openapi.json")
-            answer.raise_for_status()
+            if not answer.is_success:
+                raise ValueError(f"answered {answer.status_code}")
             return answer.json()
-        except (httpx.HTTPError, ValueError) as exc:
+        except (PeerUnreachable, ValueError) as exc:
             log.warning("cannot fetch a service's API description", extra={"upstream": upstream.value,
                                                                            "error": repr(exc)})
             return None

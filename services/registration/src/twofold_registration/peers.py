@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
-import httpx
-
-from twofold_common.errors import Conflict, NotFound, Problem, ServiceUnavailable
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
+from twofold_common.errors import Conflict, NotFound, Problem
+from twofold_common.peer import PeerClient
 
 
 class CodeMismatch(Problem):
@@ -26,39 +19,6 @@ class AlreadyEnrolled(Conflict):
     def __init__(self) -> None:
         super().__init__("This account already has an authenticator. To add or replace one, sign in and "
                          "use POST /api/auth/2fa/re-enroll with a current code.")
-
-
-def _is(response: httpx.Response, code: str) -> bool:
-    """Whether the peer answered the problem ``code``."""
-    try:
-        return str(response.json().get("type", "")).endswith(f"/{code}")
-    except (ValueError, AttributeError):  # not JSON, or not an object
-        return False
-
-
-async def _call(http: httpx.AsyncClient, method: str, path: str, peer: str, **kwargs: Any) -> httpx.Response:
-    try:
-        response = await http.request(method, path, **kwargs)
-    except httpx.HTTPError:
-        raise ServiceUnavailable(f"The {peer} is unreachable; try again.", code=f"{peer}-unavailable") from None
-    if response.status_code >= 500 or response.status_code in (401, 403):
-        raise ServiceUnavailable(f"The {peer} did not answer; try again.", code=f"{peer}-unavailable")
-    return response
-
-
-def _read(response: httpx.Response, peer: str, build: Callable[[Any], T]) -> T:
-    """``build`` applied to the JSON of a successful answer.
-
-    Each caller maps first the refusals it expects; any other answer (or a body not as agreed) is a
-    fault between the services, not the caller's: a 503 they may retry, never a 500.
-    """
-    if response.is_success:
-        try:
-            return build(response.json())
-        except (ValueError, KeyError, TypeError):
-            pass
-    log.warning("unexpected answer from a peer", extra={"peer": peer, "status": response.status_code})
-    raise ServiceUnavailable(f"The {peer} gave an unexpected answer; try again.", code=f"{peer}-unavailable")
 
 
 @dataclass(frozen=True)
@@ -75,26 +35,26 @@ class NativeSeed:
 
 
 class Vault:
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: PeerClient) -> None:
         self.http = http
 
     async def store(self, *, subject: str, seed: str, code: str, external_seed_id: str | None,
                     registration_id: uuid.UUID, enrollment: str) -> Enrolled:
         """Hand the provider's seed to the vault, which checks the code against it and applies the
         enrollment's rule; returns the vault's seed id and the recovery codes it issued."""
-        response = await _call(self.http, "POST", "/internal/seeds", "vault", json={
+        response = await self.http.call("POST", "/internal/seeds", json={
             "subject": subject, "seed": seed, "code": code, "provider": "legitate",
             "externalSeedId": external_seed_id, "registrationId": str(registration_id), "enrollment": enrollment,
         })
-        if response.status_code == 409 and _is(response, "already-enrolled"):
+        if response.status_code == 409 and response.is_problem("already-enrolled"):
             raise AlreadyEnrolled()
         if response.status_code == 409:
             raise Conflict("This registration enrolled another seed.", code="registration-conflict")
-        if response.status_code == 422 and _is(response, "code-mismatch"):
+        if response.status_code == 422 and response.is_problem("code-mismatch"):
             raise CodeMismatch("The code in the callback does not match the seed.")
         if response.status_code in (400, 422):  # not a usable seed, or a value the vault cannot store
             raise Problem("The provider's seed or code is malformed.", code="invalid-callback")
-        return _read(response, "vault", lambda body: Enrolled(body["seedId"], body.get("recoveryCodes")))
+        return self.http.read(response, lambda body: Enrolled(body["seedId"], body.get("recoveryCodes")))
 
     async def generate(self, *, subject: str, account: str, registration_id: uuid.UUID,
                        issuer: str | None = None) -> NativeSeed:
@@ -102,28 +62,28 @@ class Vault:
         request = {"subject": subject, "account": account, "registrationId": str(registration_id)}
         if issuer is not None:
             request["issuer"] = issuer
-        response = await _call(self.http, "POST", "/internal/seeds/generate", "vault", json=request)
+        response = await self.http.call("POST", "/internal/seeds/generate", json=request)
         if response.status_code in (400, 422):
             raise Problem("The account (or the app's name) cannot be shown in an authenticator app.",
                           code="invalid-account", status=422)
-        return _read(response, "vault", lambda body: NativeSeed(body["seedId"], body["otpauthUri"], body["qrSvg"]))
+        return self.http.read(response, lambda body: NativeSeed(body["seedId"], body["otpauthUri"], body["qrSvg"]))
 
     async def confirm(self, seed_id: str, code: str, *, enrollment: str) -> Enrolled:
-        response = await _call(self.http, "POST", f"/internal/seeds/{seed_id}/confirm", "vault",
-                               json={"code": code, "enrollment": enrollment})
-        if response.status_code == 409 and _is(response, "already-enrolled"):
+        response = await self.http.call("POST", f"/internal/seeds/{seed_id}/confirm",
+                                        json={"code": code, "enrollment": enrollment})
+        if response.status_code == 409 and response.is_problem("already-enrolled"):
             raise AlreadyEnrolled()
         if response.status_code in (409, 422):
             raise CodeMismatch("The code does not match the new authenticator; try the current one.")
         if response.status_code == 404:  # shredded with its owner meanwhile
             raise NotFound("The authenticator being set up no longer exists; start the setup again.",
                            code="seed-not-found")
-        return _read(response, "vault", lambda body: Enrolled(body["seedId"], body.get("recoveryCodes")))
+        return self.http.read(response, lambda body: Enrolled(body["seedId"], body.get("recoveryCodes")))
 
     async def has_authenticator(self, subject: str) -> bool:
         """Whether the subject has an active seed (a first enrollment is then refused)."""
-        response = await _call(self.http, "GET", f"/internal/subjects/{subject}/authenticators", "vault")
-        return _read(response, "vault", lambda seeds: any(seed["status"] == "active" for seed in seeds))
+        response = await self.http.call("GET", f"/internal/subjects/{subject}/authenticators")
+        return self.http.read(response, lambda seeds: any(seed["status"] == "active" for seed in seeds))
 
 
 @dataclass(frozen=True)
@@ -138,12 +98,12 @@ class App:
 class Apps:
     """Third-party apps as auth knows them."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: PeerClient) -> None:
         self.http = http
 
     async def get(self, client_id: str) -> App:
-        response = await _call(self.http, "GET", f"/internal/clients/{client_id}", "auth")
+        response = await self.http.call("GET", f"/internal/clients/{client_id}")
         if response.status_code == 404:
             raise NotFound("Unknown client.", code="client-not-found")
-        return _read(response, "auth", lambda body: App(body["clientId"], body["name"], tuple(body["callbackUrls"]),
+        return self.http.read(response, lambda body: App(body["clientId"], body["name"], tuple(body["callbackUrls"]),
                                                         body["seedMode"], bytes.fromhex(body["redirectKey"])))

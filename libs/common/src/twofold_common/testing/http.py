@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from ..internal_auth import INTERNAL_AUTH_HEADER, InternalAuth
 from .inprocess import InProcessService
 from .processes import ServiceProcess
 
@@ -18,3 +19,13 @@ def client_of(service: InProcessService | ServiceProcess) -> httpx.AsyncClient:
     if isinstance(service, InProcessService):
         return service.client()
     return httpx.AsyncClient(base_url=service.url, timeout=30)
+
+
+def signed_client(caller: InternalAuth, audience: str, base_url: str) -> httpx.AsyncClient:
+    """A test's client that calls ``audience`` as the service ``caller`` signs (the services themselves use
+    ``InternalAuth.client``): every request carries a fresh internal token."""
+
+    async def sign(request: httpx.Request) -> None:
+        request.headers[INTERNAL_AUTH_HEADER] = caller.token_for(audience)
+
+    return httpx.AsyncClient(base_url=base_url, timeout=30, event_hooks={"request": [sign]})
