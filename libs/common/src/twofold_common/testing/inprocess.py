@@ -32,6 +32,7 @@ from ..migrations import upgrade
 from .infra import Infra
 from .processes import free_port, service_command
 from .stack import SERVICES, START_ORDER, service_env
+from .waiting import eventually
 
 
 @dataclass(eq=False)
@@ -141,10 +142,14 @@ class InProcessService:
         self.app = this_service
         self.server = _Server(server_config(this_service, settings))  # as the process serves it
         self.task = asyncio.create_task(self.server.serve(), name=f"in-process-{self.name}")
-        while not self.server.started:
-            if self.task.done():
+        server, task = self.server, self.task
+
+        async def started() -> bool:
+            if task.done():
                 raise RuntimeError(f"{self.name} did not start:\n{self.logs()[-4000:]}")
-            await asyncio.sleep(0.02)
+            return server.started
+
+        await eventually(started, timeout=60, interval=0.02)
         return self
 
     async def stop(self) -> None:
