@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .attempts import KNOWN_SOURCE_TIME
+from .login.repository import KNOWN_SOURCE_TIME
 from .models import login_challenges, password_attempts, refresh_tokens, second_factor_attempts, sessions
 
 # Ended rows stay a day for support questions; attempts as long as the longest limit window needs them.

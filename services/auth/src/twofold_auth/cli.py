@@ -12,7 +12,7 @@ from argparse import Namespace
 from twofold_common.db import Database
 from twofold_common.errors import Problem
 
-from . import audit
+from .audit import service as audit
 from .clients import service as clients
 from .clients.scopes import DEFAULT_SCOPES
 from .settings import AuthSettings

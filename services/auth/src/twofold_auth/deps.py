@@ -1,48 +1,86 @@
-"""Typed dependencies of the auth service: the domain toolbox, the caller, the signed-in session."""
+"""Typed dependencies of the auth service: its domain services (built once), the caller, the signed-in user.
+
+``prepare`` is the one place the services are put together; every route asks for the ones it uses.
+"""
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, cast
 
-import sqlalchemy as sa
 from fastapi import Depends, Header, Request
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from twofold_common.access_tokens import TokenVerifier, bearer_token
-from twofold_common.db import Database
 from twofold_common.errors import Forbidden, Unauthorized
 from twofold_common.internal_auth import INTERNAL_AUTH_HEADER
-from twofold_common.runtime import Runtime, RuntimeDep
+from twofold_common.peer import PeerClient
+from twofold_common.runtime import Runtime, RuntimeDep, SessionDep
 
-from .attempts import AttemptLimiter, PasswordLimiter
-from .audit import Caller
-from .models import sessions
+from .accounts.service import Accounts
+from .audit.repository import Caller
+from .clients import service as clients
+from .login.repository import PasswordLimiter
+from .login.service import Login
 from .passwords import Passwords
-from .sessions.lifetime import live_session
+from .second_factor.repository import AttemptLimiter
+from .second_factor.service import SecondFactorCheck
+from .sessions.service import Sessions, SignedIn
 from .settings import AuthSettings
-from .tokens import TokenHasher, TokenIssuer
+from .tokens import SigningKeyRing, TokenHasher, TokenIssuer
 from .vault import VaultClient
 
 
-@dataclass
-class Auth:
-    """Everything the auth domain uses, built once in the lifespan."""
+async def prepare(runtime: Runtime, ring: SigningKeyRing) -> PeerClient:
+    """``on_start``: build each service once; returns the vault's HTTP client, closed at the stop."""
+    settings = cast(AuthSettings, runtime.settings)
+    vault_http = runtime.internal_auth.client("vault", settings.vault_url)
+    vault = VaultClient(vault_http)
+    issuer = TokenIssuer(settings, ring)
+    hasher = TokenHasher(settings.token_pepper.get_secret_value())
+    passwords = Passwords(settings)
+    check = SecondFactorCheck(runtime.database, vault, AttemptLimiter(settings),
+                              lockout_failures=settings.lockout_failures)
+    sessions = Sessions(runtime.database, settings, hasher, issuer)
+    runtime.state.update({
+        "hasher": hasher,
+        "verifier": TokenVerifier(issuer=settings.issuer, audience=settings.audience, jwks=ring.jwks()),
+        "sessions": sessions,
+        "second_factor": check,
+        "login": Login(runtime.database, settings, passwords, PasswordLimiter(settings), issuer, hasher, check,
+                     sessions),
+        "accounts": Accounts(settings, passwords, issuer, vault, check, sessions),
+    })
+    return vault_http
 
-    settings: AuthSettings
-    db: Database
-    passwords: Passwords
-    issuer: TokenIssuer
-    hasher: TokenHasher
-    verifier: TokenVerifier
-    limiter: AttemptLimiter
-    vault: VaultClient
-    password_limiter: PasswordLimiter
+
+# The dependencies are ``async def`` although they never wait: FastAPI runs a plain
+# ``def`` dependency in its thread pool, a thread hop per request for nothing.
+
+async def _login(runtime: RuntimeDep) -> Login:
+    return runtime.state["login"]
 
 
-async def get_auth(runtime: RuntimeDep) -> Auth:
-    return runtime.state["auth"]
+async def _accounts(runtime: RuntimeDep) -> Accounts:
+    return runtime.state["accounts"]
+
+
+async def _sessions(runtime: RuntimeDep) -> Sessions:
+    return runtime.state["sessions"]
+
+
+async def _second_factor(runtime: RuntimeDep) -> SecondFactorCheck:
+    return runtime.state["second_factor"]
+
+
+async def _hasher(runtime: RuntimeDep) -> TokenHasher:
+    return runtime.state["hasher"]
+
+
+LoginDep = Annotated[Login, Depends(_login)]
+AccountsDep = Annotated[Accounts, Depends(_accounts)]
+SessionsDep = Annotated[Sessions, Depends(_sessions)]
+SecondFactorDep = Annotated[SecondFactorCheck, Depends(_second_factor)]
+HasherDep = Annotated[TokenHasher, Depends(_hasher)]
 
 
 async def get_caller(request: Request, runtime: RuntimeDep) -> Caller:
@@ -68,37 +106,39 @@ def _from_gateway(runtime: Runtime, credential: str | None) -> bool:
         return False
 
 
-AuthDep = Annotated[Auth, Depends(get_auth)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-@dataclass(frozen=True)
-class SignedIn:
-    user_id: uuid.UUID
-    session_id: uuid.UUID
-    email: str | None
-
-
-async def get_signed_in(auth: AuthDep, authorization: Annotated[str | None, Header()] = None) -> SignedIn:
-    """A full session: a valid access token (never a setup token) whose session is live in the database."""
+async def get_bearer(runtime: RuntimeDep, authorization: Annotated[str | None, Header()] = None) -> SignedIn:
+    """A valid access token (never a setup token). Whether its session is still live is checked by the
+    request's own unit of work: ``SignedInDep``, or the first transaction of a second-factor check."""
     token = bearer_token(authorization)
     if token is None:
         raise Unauthorized("Sign in first.", code="unauthenticated", headers={"WWW-Authenticate": "Bearer"})
-    claims = await auth.verifier.verify(token)
+    claims = await runtime.state["verifier"].verify(token)
     if claims.is_setup_token or claims.session_id is None:
         raise Forbidden("A setup token can only start 2FA enrollment.", code="setup-token-only")
-    async with auth.db.transaction() as session:
-        # every signed-in request is activity: it keeps the session from the idle timeout
-        live = await session.scalar(
-            sa.update(sessions)
-            .where(sessions.c.id == claims.session_id, sessions.c.user_id == claims.user_id,
-                   *live_session(auth.settings, datetime.now(UTC)))
-            .values(last_activity_at=sa.func.now())
-            .returning(sessions.c.id)
-        )
-    if live is None:
-        raise Unauthorized("The session has ended.", code="session-ended", headers={"WWW-Authenticate": "Bearer"})
     return SignedIn(claims.user_id, claims.session_id, claims.email)
 
 
+BearerDep = Annotated[SignedIn, Depends(get_bearer)]
+
+
+async def get_signed_in(me: BearerDep, session: SessionDep, sessions: SessionsDep) -> SignedIn:
+    """A full session: a valid access token whose session is live (the request counts as activity)."""
+    await sessions.ensure_live(session, me)
+    return me
+
+
 SignedInDep = Annotated[SignedIn, Depends(get_signed_in)]
+
+
+async def require_admin(session: SessionDep, hasher: HasherDep,
+                        credentials: Annotated[HTTPBasicCredentials, Depends(HTTPBasic())]) -> str:
+    client = await clients.authenticate(session, hasher, credentials.username, credentials.password)
+    if "admin" not in client.scopes:
+        raise Forbidden("This client has no admin scope.", code="scope-missing")
+    return client.id
+
+
+AdminDep = Annotated[str, Depends(require_admin)]

@@ -88,3 +88,6 @@ class AuthSettings(ServiceSettings):
             raise SettingsError(f"{self.env_name('session_idle_seconds')} must not exceed "
                                 f"{self.env_name('session_seconds')}")
         return self
+
+
+EVENT_SOURCE = f"/{AuthSettings.service_name}"

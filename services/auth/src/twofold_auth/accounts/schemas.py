@@ -79,22 +79,6 @@ class RecoveryCodes(CamelModel):
     codes: list[str]
 
 
-class AuditEntry(CamelModel):
-    id: int
-    user_id: uuid.UUID | None
-    action: str
-    outcome: str
-    reason: str | None
-    ip: str | None
-    user_agent: str | None
-    details: dict[str, str]
-    created_at: datetime
-
-
-class AuditPage(CamelModel):
-    entries: list[AuditEntry]
-
-
 class Adoption(CamelModel):
     users: int
     enrolled: int

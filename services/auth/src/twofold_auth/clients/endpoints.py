@@ -3,7 +3,7 @@ from fastapi import APIRouter
 from twofold_common.errors import problem_responses
 from twofold_common.runtime import SessionDep, internal_only
 
-from ..deps import AuthDep
+from ..deps import HasherDep
 from . import service
 from .schemas import ClientCredentials, ClientForRedirects, ClientView
 
@@ -16,14 +16,14 @@ def _view(client: service.Client) -> ClientView:
 
 
 @router.post("/authenticate", dependencies=[internal_only("gateway")], responses=problem_responses(401, 422))
-async def authenticate(body: ClientCredentials, session: SessionDep, auth: AuthDep) -> ClientView:
+async def authenticate(body: ClientCredentials, session: SessionDep, hasher: HasherDep) -> ClientView:
     """For the gateway: who is this API key, and what may it do."""
-    return _view(await service.authenticate(session, auth.hasher, body.client_id, body.client_secret))
+    return _view(await service.authenticate(session, hasher, body.client_id, body.client_secret))
 
 
 @router.get("/{client_id}", dependencies=[internal_only("registration")], responses=problem_responses(404))
-async def client_for_redirects(client_id: str, session: SessionDep, auth: AuthDep) -> ClientForRedirects:
+async def client_for_redirects(client_id: str, session: SessionDep, hasher: HasherDep) -> ClientForRedirects:
     """For registration: where this app's users may be sent back, and how to sign that redirect."""
     client = await service.find_client(session, client_id)
-    key = await service.redirect_key_of(session, auth.hasher, client_id)
+    key = await service.redirect_key_of(session, hasher, client_id)
     return ClientForRedirects(**_view(client).model_dump(), redirect_key=key.hex())

@@ -7,14 +7,14 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
+from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from twofold_common.errors import NotFound, Problem, Unauthorized
 from twofold_common.redirect_signature import redirect_key
 
-from ..models import api_clients
 from ..tokens import TokenHasher
+from . import repository
 from .scopes import SCOPES
 
 
@@ -49,24 +49,18 @@ async def create_client(session: AsyncSession, hasher: TokenHasher, *, name: str
     urls = [_check_callback_url(u, production=production) for u in callback_urls]
     client_id = f"cl_{secrets.token_hex(8)}"
     secret, secret_hash = hasher.new("sk")
-    await session.execute(api_clients.insert().values(
-        id=client_id, name=name, secret_hash=secret_hash, scopes=sorted(set(scopes)), callback_urls=urls,
-        seed_mode=seed_mode, redirect_key_sealed=hasher.seal(redirect_key(secret), client_id),
-    ))
+    await repository.insert(session, client_id=client_id, name=name, secret_hash=secret_hash,
+                            scopes=sorted(set(scopes)), callback_urls=urls, seed_mode=seed_mode,
+                            redirect_key_sealed=hasher.seal(redirect_key(secret), client_id))
     return Client(client_id, name, tuple(sorted(set(scopes))), tuple(urls), seed_mode), secret
 
 
 async def list_clients(session: AsyncSession) -> list[Client]:
-    rows = (await session.execute(
-        sa.select(api_clients).where(api_clients.c.disabled_at.is_(None)).order_by(api_clients.c.created_at)
-    )).mappings()
-    return [_client(row) for row in rows]
+    return [_client(row) for row in await repository.enabled(session)]
 
 
 async def authenticate(session: AsyncSession, hasher: TokenHasher, client_id: str, secret: str) -> Client:
-    row = (await session.execute(
-        sa.select(api_clients).where(api_clients.c.id == client_id, api_clients.c.disabled_at.is_(None))
-    )).mappings().first()
+    row = await repository.find_enabled(session, client_id)
     expected = row["secret_hash"] if row else bytes(32)
     if not hmac.compare_digest(expected, hasher.hash(secret)) or row is None:
         raise Unauthorized("Invalid client credentials.", code="invalid-client")
@@ -74,20 +68,18 @@ async def authenticate(session: AsyncSession, hasher: TokenHasher, client_id: st
 
 
 async def find_client(session: AsyncSession, client_id: str) -> Client:
-    row = (await session.execute(
-        sa.select(api_clients).where(api_clients.c.id == client_id, api_clients.c.disabled_at.is_(None))
-    )).mappings().first()
+    row = await repository.find_enabled(session, client_id)
     if row is None:
         raise NotFound("No such client.", code="client-not-found")
     return _client(row)
 
 
 async def redirect_key_of(session: AsyncSession, hasher: TokenHasher, client_id: str) -> bytes:
-    sealed = await session.scalar(sa.select(api_clients.c.redirect_key_sealed).where(api_clients.c.id == client_id))
+    sealed = await repository.sealed_redirect_key(session, client_id)
     if sealed is None:
         raise NotFound("No such client.", code="client-not-found")
     return hasher.unseal(sealed, client_id)
 
 
-def _client(row) -> Client:
+def _client(row: RowMapping) -> Client:
     return Client(row["id"], row["name"], tuple(row["scopes"]), tuple(row["callback_urls"]), row["seed_mode"])

@@ -1,76 +1,77 @@
-"""Attempt limits, enforced atomically in the database: second factors per subject, passwords per account and source.
+"""Every query of the password step and the login challenge: ``login_challenges`` and ``password_attempts``.
 
-For second factors, a subject is a user id, or ``<client_id>:<account>`` for a third-party app's
-user.  ``reserve`` takes a transaction-scoped advisory lock on the subject,
-counts the attempts of the window that failed or are still being evaluated,
-and either records a new pending attempt or refuses.  Parallel requests
-serialize on the lock, so 20 concurrent guesses get at most ``attempt_limit``
-evaluations.  The count is per subject, not per login: a new password login
-does not buy new guesses.
+Nothing here commits: the caller's unit of work does.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .models import password_attempts
-from .models import second_factor_attempts as attempts
-from .settings import AuthSettings
+from ..models import login_challenges, password_attempts
+from ..second_factor.repository import Method, Reservation
+from ..settings import AuthSettings
 
 # How long a source that gave an account's right password stays one the owner uses.
 KNOWN_SOURCE_TIME = timedelta(days=90)
 
 
 @dataclass(frozen=True)
-class Reservation:
-    attempt_id: int | None
-    retry_after: int = 0
-
-    @property
-    def granted(self) -> bool:
-        return self.attempt_id is not None
+class Challenge:
+    id: uuid.UUID
+    user_id: uuid.UUID
 
 
-class AttemptLimiter:
-    def __init__(self, settings: AuthSettings) -> None:
-        self.limit = settings.attempt_limit
-        self.window = timedelta(seconds=settings.attempt_window_seconds)
-        self.lockout_window = timedelta(seconds=settings.lockout_window_seconds)
+async def insert_challenge(session: AsyncSession, *, token_hash: bytes, user_id: uuid.UUID, expires_at: datetime,
+                           ip: str | None, user_agent: str | None) -> None:
+    await session.execute(login_challenges.insert().values(
+        id=uuid.uuid4(), token_hash=token_hash, user_id=user_id, expires_at=expires_at, ip=ip, user_agent=user_agent,
+    ))
 
-    async def reserve(self, session: AsyncSession, subject: str) -> Reservation:
-        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(subject, 0))))
-        since = datetime.now(UTC) - self.window
-        count, oldest = (await session.execute(
-            sa.select(sa.func.count(), sa.func.min(attempts.c.attempted_at))
-            .where(attempts.c.subject == subject, attempts.c.attempted_at > since,
-                   attempts.c.outcome.in_(("pending", "failure")))
-        )).one()
-        if count >= self.limit:
-            retry_after = int((oldest + self.window - datetime.now(UTC)).total_seconds()) + 1
-            return Reservation(None, max(1, retry_after))
-        attempt_id = await session.scalar(
-            attempts.insert().values(subject=subject, outcome="pending").returning(attempts.c.id)
-        )
-        return Reservation(attempt_id)
 
-    async def settle(self, session: AsyncSession, attempt_id: int, outcome: str) -> None:
-        """``success`` or ``failure``; ``error`` when nothing was evaluated (the vault was away)."""
-        await session.execute(attempts.update().where(attempts.c.id == attempt_id).values(outcome=outcome))
+async def try_challenge(session: AsyncSession, token_hash: bytes, *, max_attempts: int) -> Challenge | None:
+    """The open challenge of this token with one more code counted against it; None if it is unknown,
+    used, verified, expired or out of tries."""
+    row = (await session.execute(
+        sa.update(login_challenges)
+        .where(login_challenges.c.token_hash == token_hash,
+               login_challenges.c.consumed_at.is_(None), login_challenges.c.verified_at.is_(None),
+               login_challenges.c.expires_at > sa.func.now(), login_challenges.c.attempts < max_attempts)
+        .values(attempts=login_challenges.c.attempts + 1)
+        .returning(login_challenges.c.id, login_challenges.c.user_id)
+    )).first()
+    return Challenge(row.id, row.user_id) if row else None
 
-    async def recent_failures(self, session: AsyncSession, subject: str) -> int:
-        since = datetime.now(UTC) - self.lockout_window
-        return await session.scalar(
-            sa.select(sa.func.count()).where(attempts.c.subject == subject, attempts.c.attempted_at > since,
-                                             attempts.c.outcome == "failure")
-        ) or 0
 
-    async def clear_failures(self, session: AsyncSession, subject: str) -> None:
-        """After an unlock: the failures that caused the lock no longer count."""
-        await session.execute(attempts.delete().where(attempts.c.subject == subject, attempts.c.outcome == "failure"))
+async def consume_open(session: AsyncSession, challenge_id: uuid.UUID) -> bool:
+    """The challenge answered and used up; False if it was used, verified or expired meanwhile."""
+    consumed = await session.scalar(
+        sa.update(login_challenges)
+        .where(login_challenges.c.id == challenge_id, login_challenges.c.consumed_at.is_(None),
+               login_challenges.c.verified_at.is_(None), login_challenges.c.expires_at > sa.func.now())
+        .values(consumed_at=sa.func.now()).returning(login_challenges.c.id)
+    )
+    return consumed is not None
+
+
+async def mark_verified(session: AsyncSession, challenge_id: uuid.UUID, *, at: datetime, method: str) -> None:
+    await session.execute(sa.update(login_challenges).where(login_challenges.c.id == challenge_id)
+                          .values(verified_at=at, verified_method=method))
+
+
+async def consume_verified(session: AsyncSession, token_hash: bytes, user_id: uuid.UUID) -> Method | None:
+    """The method that verified this user's challenge, which is then used up; None if there is no such challenge."""
+    return await session.scalar(
+        sa.update(login_challenges)
+        .where(login_challenges.c.token_hash == token_hash, login_challenges.c.user_id == user_id,
+               login_challenges.c.consumed_at.is_(None), login_challenges.c.verified_at.isnot(None),
+               login_challenges.c.expires_at > sa.func.now())
+        .values(consumed_at=sa.func.now()).returning(login_challenges.c.verified_method)
+    )
 
 
 class PasswordLimiter:

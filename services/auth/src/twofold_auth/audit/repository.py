@@ -1,0 +1,89 @@
+"""Every query on ``audit_log``.  Nothing here commits: the caller's unit of work does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..models import audit_log
+
+AUDIT_LOCK_ID = 7_424_101
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is on the other end of a request: forwarded by the gateway."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    action: str,
+    outcome: str,
+    user_id: uuid.UUID | None = None,
+    reason: str | None = None,
+    caller: Caller | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    await session.execute(audit_log.insert().values(
+        user_id=user_id, action=action, outcome=outcome, reason=reason,
+        ip=caller.ip if caller else None, user_agent=caller.user_agent if caller else None,
+        details=details or {}, created_at=datetime.now(UTC),
+    ))
+
+
+async def entries(session: AsyncSession, *, user_id: uuid.UUID | None, limit: int,
+                  before: int | None) -> Sequence[RowMapping]:
+    query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if user_id is not None:
+        query = query.where(audit_log.c.user_id == user_id)
+    if before is not None:
+        query = query.where(audit_log.c.id < before)
+    return (await session.execute(query)).mappings().all()
+
+
+async def lock_chain(session: AsyncSession) -> None:
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(AUDIT_LOCK_ID)))
+
+
+async def last_sealed(session: AsyncSession) -> tuple[int, bytes] | None:
+    last = (await session.execute(
+        sa.select(audit_log.c.seq, audit_log.c.hash).where(audit_log.c.seq.isnot(None))
+        .order_by(audit_log.c.seq.desc()).limit(1)
+    )).first()
+    return (last.seq, last.hash) if last else None
+
+
+async def unsealed_rows(session: AsyncSession, batch: int) -> Sequence[RowMapping]:
+    return (await session.execute(
+        sa.select(audit_log).where(audit_log.c.seq.is_(None)).order_by(audit_log.c.id).limit(batch)
+    )).mappings().all()
+
+
+async def set_seals(session: AsyncSession, seals: list[dict[str, Any]]) -> None:
+    """``seals``: ``row_id``, ``new_seq``, ``new_prev_hash``, ``new_hash`` per row."""
+    await session.execute(
+        sa.update(audit_log).where(audit_log.c.id == sa.bindparam("row_id"))
+        .values(seq=sa.bindparam("new_seq"), prev_hash=sa.bindparam("new_prev_hash"), hash=sa.bindparam("new_hash")),
+        seals,
+    )
+
+
+async def count_unsealed(session: AsyncSession) -> int:
+    return await session.scalar(sa.select(sa.func.count()).where(audit_log.c.seq.is_(None))) or 0
+
+
+async def sealed_in_order(session: AsyncSession) -> AsyncIterator[RowMapping]:
+    result = await session.stream(sa.select(audit_log).where(audit_log.c.seq.isnot(None)).order_by(audit_log.c.seq))
+    async for entry in result.mappings():
+        yield entry

@@ -1,0 +1,110 @@
+"""Every query on ``sessions`` and ``refresh_tokens``.  Nothing here commits: the caller's unit of work does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..models import refresh_tokens, sessions, users
+
+
+def _live(now: datetime, idle: timedelta) -> tuple[sa.ColumnElement[bool], ...]:
+    """A session neither revoked, past its end, nor idle for ``idle``."""
+    return (sessions.c.revoked_at.is_(None), sessions.c.expires_at > now, sessions.c.last_activity_at > now - idle)
+
+
+@dataclass(frozen=True)
+class RefreshTokenRow:
+    id: uuid.UUID
+    expires_at: datetime
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    amr: list[str]
+    revoked_at: datetime | None
+    ends: datetime
+    last_activity_at: datetime
+    email: str
+
+
+async def insert_session(session: AsyncSession, *, session_id: uuid.UUID, user_id: uuid.UUID, amr: list[str],
+                         ip: str | None, user_agent: str | None, now: datetime, ends: datetime) -> None:
+    await session.execute(sessions.insert().values(
+        id=session_id, user_id=user_id, amr=amr, ip=ip, user_agent=user_agent,
+        created_at=now, last_activity_at=now, expires_at=ends,
+    ))
+
+
+async def insert_refresh_token(session: AsyncSession, *, token_hash: bytes, session_id: uuid.UUID,
+                               expires_at: datetime) -> None:
+    await session.execute(refresh_tokens.insert().values(
+        id=uuid.uuid4(), token_hash=token_hash, session_id=session_id, expires_at=expires_at,
+    ))
+
+
+async def find_refresh_token(session: AsyncSession, token_hash: bytes) -> RefreshTokenRow | None:
+    row = (await session.execute(
+        sa.select(refresh_tokens.c.id, refresh_tokens.c.expires_at, refresh_tokens.c.session_id,
+                  sessions.c.user_id, sessions.c.amr, sessions.c.revoked_at, sessions.c.expires_at.label("ends"),
+                  sessions.c.last_activity_at, users.c.email)
+        .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
+        .join(users, users.c.id == sessions.c.user_id)
+        .where(refresh_tokens.c.token_hash == token_hash)
+    )).first()
+    return RefreshTokenRow(**row._mapping) if row else None
+
+
+async def spend_refresh_token(session: AsyncSession, token_id: uuid.UUID, now: datetime) -> bool:
+    """Atomic spend: of two concurrent uses, one gets True and the other is a reuse."""
+    spent = await session.scalar(
+        sa.update(refresh_tokens).where(refresh_tokens.c.id == token_id, refresh_tokens.c.used_at.is_(None))
+        .values(used_at=now).returning(refresh_tokens.c.id)
+    )
+    return spent is not None
+
+
+async def touch(session: AsyncSession, session_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(sa.update(sessions).where(sessions.c.id == session_id).values(last_activity_at=now))
+
+
+async def touch_if_live(session: AsyncSession, *, session_id: uuid.UUID, user_id: uuid.UUID, now: datetime,
+                        idle: timedelta) -> bool:
+    """Activity on a live session; False when it has ended."""
+    live = await session.scalar(
+        sa.update(sessions)
+        .where(sessions.c.id == session_id, sessions.c.user_id == user_id, *_live(now, idle))
+        .values(last_activity_at=sa.func.now())
+        .returning(sessions.c.id)
+    )
+    return live is not None
+
+
+async def revoke(session: AsyncSession, *, session_id: uuid.UUID, user_id: uuid.UUID, reason: str) -> bool:
+    revoked = await session.scalar(
+        sa.update(sessions)
+        .where(sessions.c.id == session_id, sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+        .values(revoked_at=sa.func.now(), revoked_reason=reason)
+        .returning(sessions.c.id)
+    )
+    return revoked is not None
+
+
+async def unrevoked_ids(session: AsyncSession, user_id: uuid.UUID) -> Sequence[uuid.UUID]:
+    return (await session.scalars(
+        sa.select(sessions.c.id).where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+    )).all()
+
+
+async def live_sessions(session: AsyncSession, user_id: uuid.UUID, *, now: datetime,
+                        idle: timedelta) -> Sequence[RowMapping]:
+    result: Any = await session.execute(
+        sa.select(sessions).where(sessions.c.user_id == user_id, *_live(now, idle))
+        .order_by(sessions.c.last_activity_at.desc())
+    )
+    return result.mappings().all()
