@@ -1,51 +1,57 @@
-"""Typed dependencies: the registration toolbox, and who is starting an enrollment."""
+"""Typed dependencies of registration: its domain services (built once) and who is starting an enrollment.
+
+``prepare`` is the one place the services are put together; every route asks for the ones it uses.
+"""
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Header
 
 from twofold_common.access_tokens import TokenVerifier, bearer_token
-from twofold_common.db import Database
 from twofold_common.errors import Unauthorized
-from twofold_common.runtime import CallingAppDep, RuntimeDep
+from twofold_common.peer import PeerClient
+from twofold_common.runtime import CallingAppDep, Runtime, RuntimeDep
 
+from .callback.service import Callbacks
 from .peers import Apps, Vault
 from .settings import RegistrationSettings
+from .tokens.service import Enrollments, Starter
 
 
-@dataclass
-class Registration:
-    settings: RegistrationSettings
-    db: Database
-    verifier: TokenVerifier
-    vault: Vault
-    apps: Apps
+async def prepare(runtime: Runtime) -> list[PeerClient]:
+    """``on_start``: build each service once; returns the HTTP clients, closed at the stop."""
+    settings = cast(RegistrationSettings, runtime.settings)
+    auth_http = runtime.internal_auth.client("auth", settings.auth_url)
+    vault_http = runtime.internal_auth.client("vault", settings.vault_url, timeout=10)
+    vault, apps = Vault(vault_http), Apps(auth_http)
+    runtime.state.update({
+        "verifier": TokenVerifier(issuer=settings.token_issuer, audience=settings.token_audience,
+                                  jwks_url="/.well-known/jwks.json", http=auth_http),
+        "enrollments": Enrollments(runtime.database, settings, vault, apps),
+        "callbacks": Callbacks(runtime.database, settings, vault, apps),
+    })
+    return [auth_http, vault_http]
 
 
-async def get_registration(runtime: RuntimeDep) -> Registration:
-    return runtime.state["registration"]
+# The dependencies are ``async def`` although they never wait: FastAPI runs a plain
+# ``def`` dependency in its thread pool, a thread hop per request for nothing.
+
+async def _enrollments(runtime: RuntimeDep) -> Enrollments:
+    return runtime.state["enrollments"]
 
 
-RegistrationDep = Annotated[Registration, Depends(get_registration)]
+async def _callbacks(runtime: RuntimeDep) -> Callbacks:
+    return runtime.state["callbacks"]
 
 
-@dataclass(frozen=True)
-class Starter:
-    """Who starts an enrollment: a person (setup token or session) or a third-party app (API key)."""
-
-    user_id: uuid.UUID | None = None
-    email: str | None = None
-    client_id: str | None = None
-    # a person's setup token says what it may enroll (first | replace); None for a session's access token
-    enrollment: str | None = None
+EnrollmentsDep = Annotated[Enrollments, Depends(_enrollments)]
+CallbacksDep = Annotated[Callbacks, Depends(_callbacks)]
 
 
 async def get_starter(
-    registration: RegistrationDep,
+    runtime: RuntimeDep,
     app: CallingAppDep,
     authorization: Annotated[str | None, Header()] = None,
 ) -> Starter:
@@ -55,7 +61,7 @@ async def get_starter(
     if token is None:
         raise Unauthorized("A setup token, a session or an API key is required.", code="unauthenticated",
                            headers={"WWW-Authenticate": "Bearer"})
-    claims = await registration.verifier.verify(token)
+    claims = await runtime.state["verifier"].verify(token)
     return Starter(user_id=claims.user_id, email=claims.email, enrollment=claims.enrollment)
 
 

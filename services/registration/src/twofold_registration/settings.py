@@ -54,3 +54,6 @@ class RegistrationSettings(ServiceSettings):
 
     def pickup_key(self) -> bytes:
         return base64.b64decode(self.seed_pickup_key.get_secret_value())
+
+
+EVENT_SOURCE = f"/{RegistrationSettings.service_name}"

@@ -4,13 +4,16 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from twofold_common.errors import Problem, problem_responses
+from twofold_common.runtime import SessionDep
 
-from ..deps import RegistrationDep
+from ..deps import CallbacksDep, StarterDep
+from ..tokens.endpoints import app_only
 from . import service
 from .pages import page
-from .schemas import CallbackLanding
+from .schemas import CallbackLanding, SeedPickup
 
 router = APIRouter(prefix="/api/auth", tags=["enrollment"])
+apps_router = APIRouter(prefix="/api/v1", tags=["third-party apps"])
 # The provider's values travel on to the vault, the database and the app's redirect: none has a use for them.
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 MAX_SAFE_INTEGER = 2**53 - 1  # JavaScript's Date.now() fits; a float of it does not overflow
@@ -26,7 +29,7 @@ MAX_SAFE_INTEGER = 2**53 - 1  # JavaScript's Date.now() fits; a float of it does
 )
 async def totp_callback(
     request: Request,
-    registration: RegistrationDep,
+    callbacks: CallbacksDep,
     reg_token: Annotated[str, Query(alias="regToken", min_length=10, max_length=200)],
     timestamp: Annotated[int, Query(ge=0, le=MAX_SAFE_INTEGER,
                                     description="when the provider sent the person here, in ms since the epoch")],
@@ -40,7 +43,7 @@ async def totp_callback(
     params = service.CallbackParams(success, reg_token, seed, code, seed_id, timestamp, error)
     wants_html = "text/html" in request.headers.get("accept", "")
     try:
-        outcome = await service.handle(registration, params)
+        outcome = await callbacks.handle(params)
     except Problem as problem:
         if not wants_html:
             raise
@@ -53,3 +56,11 @@ async def totp_callback(
     landing = CallbackLanding(success=outcome.success, message=outcome.message,
                               recovery_codes=outcome.recovery_codes or None)
     return JSONResponse(landing.model_dump(by_alias=True, exclude_none=True))
+
+
+@apps_router.post("/registrations/{registration_token}/seed", responses=problem_responses(401, 404, 410))
+async def fetch_seed(registration_token: str, session: SessionDep, callbacks: CallbacksDep,
+                     starter: StarterDep) -> SeedPickup:
+    """Seed mode (opt-in per app): the new seed, once, within minutes of completion; then it is gone."""
+    seed, seed_id = await callbacks.take_seed(session, registration_token, app_only(starter))
+    return SeedPickup(seed=seed, seed_id=seed_id)

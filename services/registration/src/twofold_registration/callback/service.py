@@ -1,22 +1,35 @@
 """The provider's callback (seed 001): validate, hand the seed to the vault, complete, send the person on.
 
 The seed goes from the callback's query string to the vault and nowhere else:
-not to the database, not into an event, not into the redirect to the app.
+not to the database, not into an event, not into the redirect to the app;
+except for an app that opted into seed 001's pickup (``seedMode``): then it
+waits sealed with AES-GCM (associated data: the registration id) for one
+server-to-server fetch, which deletes it, and is swept when nobody came for it.
 """
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from twofold_common import redirect_signature
-from twofold_common.errors import Problem
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..deps import Registration
-from ..peers import App
+from twofold_common import redirect_signature
+from twofold_common.db import Database
+from twofold_common.errors import NotFound, Problem
+
+from ..peers import App, Apps, Vault
+from ..settings import RegistrationSettings
+from ..tokens import repository as registrations
 from ..tokens import service as tokens
-from . import pickup
+from ..tokens.service import Starter
+from . import repository
 
 
 class StaleCallback(Problem):
@@ -25,6 +38,10 @@ class StaleCallback(Problem):
 
 class IncompleteCallback(Problem):
     status, code, title = 400, "incomplete-callback", "The callback lacks a required parameter"
+
+
+class SeedGone(Problem):
+    status, code, title = 410, "seed-gone", "The seed was already fetched or its time ran out"
 
 
 @dataclass(frozen=True)
@@ -46,40 +63,69 @@ class Outcome:
     recovery_codes: list[str] | None = None  # a first enrollment's, shown once on the landing page
 
 
-def check_timestamp(registration: Registration, timestamp_ms: int) -> None:
-    age = time.time() - timestamp_ms / 1000
-    settings = registration.settings
-    if age > settings.callback_max_age_seconds or -age > settings.callback_future_skew_seconds:
-        raise StaleCallback(f"The callback must be at most {settings.callback_max_age_seconds} s old.")
+class Callbacks:
+    def __init__(self, db: Database, settings: RegistrationSettings, vault: Vault, apps: Apps) -> None:
+        self.db = db
+        self.settings = settings
+        self.vault = vault
+        self.apps = apps
 
+    def check_timestamp(self, timestamp_ms: int) -> None:
+        age = time.time() - timestamp_ms / 1000
+        if age > self.settings.callback_max_age_seconds or -age > self.settings.callback_future_skew_seconds:
+            raise StaleCallback(f"The callback must be at most {self.settings.callback_max_age_seconds} s old.")
 
-async def handle(registration: Registration, params: CallbackParams) -> Outcome:
-    row = await tokens.open_pending(registration, params.reg_token)
-    check_timestamp(registration, params.timestamp)
-    app = await registration.apps.get(row["client_id"]) if row["client_id"] else None
-    if not params.success:
-        async with registration.db.transaction() as session:
-            await tokens.reject(session, row, params.error or "rejected-by-user")
-        return Outcome(False, _app_redirect(app, row, params, seed_id=None), "The authenticator setup was declined.")
-    if not (params.seed and params.code and params.seed_id):
-        raise IncompleteCallback("A successful callback carries seed, code and seedId.")
-    # The registration stays locked from the vault's commit to ours: parallel callbacks wait and then
-    # find it completed (409); if this process dies in between, the row is still pending, and the next
-    # callback's seed supersedes the one the vault kept (see SeedVault.store).
-    async with registration.db.transaction() as session:
+    async def handle(self, params: CallbackParams) -> Outcome:
+        """One transaction, which a refusal of an overdue registration commits (its expiry stays).
+
+        The registration stays locked from before the vault's commit to ours: parallel callbacks wait
+        and then find it completed (409); if this process dies in between, the row is still pending,
+        and the next callback's seed supersedes the one the vault kept (see SeedVault.store)."""
+        async with self.db.transaction() as session:
+            row, status = await tokens.find(session, params.reg_token)
+            if status == "pending":
+                return await self._pending(session, row, params)
+        tokens.refuse(status)
+
+    async def _pending(self, session: AsyncSession, row: RowMapping, params: CallbackParams) -> Outcome:
+        self.check_timestamp(params.timestamp)
+        app = await self.apps.get(row["client_id"]) if row["client_id"] else None
         row = await tokens.lock_pending(session, row)
-        enrolled = await registration.vault.store(
+        if not params.success:
+            await tokens.reject(session, row, params.error or "rejected-by-user")
+            return Outcome(False, _app_redirect(app, row, params, seed_id=None),
+                           "The authenticator setup was declined.")
+        if not (params.seed and params.code and params.seed_id):
+            raise IncompleteCallback("A successful callback carries seed, code and seedId.")
+        enrolled = await self.vault.store(
             subject=tokens.vault_subject(row), seed=params.seed, code=params.code,
             external_seed_id=params.seed_id, registration_id=row["id"], enrollment=row["enrollment"],
         )
         await tokens.complete(session, row, seed_id=enrolled.seed_id, external_seed_id=params.seed_id)
         if app is not None and app.seed_mode:
-            await pickup.keep(session, registration, row["id"], params.seed)
-    return Outcome(True, _app_redirect(app, row, params, seed_id=params.seed_id),
-                   "Two-factor authentication is set up. You can close this window.", enrolled.recovery_codes)
+            await self._keep_seed(session, row["id"], params.seed)
+        return Outcome(True, _app_redirect(app, row, params, seed_id=params.seed_id),
+                       "Two-factor authentication is set up. You can close this window.", enrolled.recovery_codes)
+
+    async def _keep_seed(self, session: AsyncSession, registration_id: uuid.UUID, seed: str) -> None:
+        nonce = os.urandom(12)
+        sealed = nonce + AESGCM(self.settings.pickup_key()).encrypt(nonce, seed.encode(), registration_id.bytes)
+        expires_at = datetime.now(UTC) + timedelta(seconds=self.settings.seed_pickup_seconds)
+        await repository.insert(session, registration_id=registration_id, sealed_seed=sealed, expires_at=expires_at)
+
+    async def take_seed(self, session: AsyncSession, token: str, starter: Starter) -> tuple[str, str]:
+        """Seed mode: the seed and the provider's seed id, once; the pickup is deleted as it is read."""
+        row = await registrations.by_token(session, token)
+        if row is None or row["client_id"] is None or row["client_id"] != starter.client_id:
+            raise NotFound("Registration token not found.", code="registration-not-found")
+        sealed = await repository.take(session, row["id"])
+        if sealed is None:
+            raise SeedGone("The seed can be fetched once, within minutes of the setup.")
+        seed = AESGCM(self.settings.pickup_key()).decrypt(sealed[:12], sealed[12:], row["id"].bytes).decode()
+        return seed, row["external_seed_id"]
 
 
-def _app_redirect(app: App | None, row, params: CallbackParams, *, seed_id: str | None) -> str | None:
+def _app_redirect(app: App | None, row: RowMapping, params: CallbackParams, *, seed_id: str | None) -> str | None:
     """Back to the app that started it: signed with its key, never with the seed."""
     if app is None or not row["callback_url"]:
         return None

@@ -3,17 +3,17 @@ from fastapi import APIRouter
 from twofold_common.errors import Unauthorized, problem_responses
 from twofold_common.runtime import SessionDep
 
-from ..callback import pickup
-from ..deps import RegistrationDep, Starter, StarterDep
+from ..deps import EnrollmentsDep, StarterDep
 from . import service
-from .schemas import ConfirmSetup, RegistrationStatus, SeedPickup, SetupCompleted, SetupStarted, StartSetup
+from .schemas import ConfirmSetup, RegistrationStatus, SetupCompleted, SetupStarted, StartSetup
+from .service import Starter
 
 router = APIRouter(prefix="/api/auth", tags=["enrollment"])
 
 
 @router.post("/setup-2fa", status_code=201, response_model_exclude_none=True,
              responses=problem_responses(401, 403, 404, 409, 422, 503))
-async def setup_2fa(body: StartSetup, session: SessionDep, registration: RegistrationDep,
+async def setup_2fa(body: StartSetup, session: SessionDep, enrollments: EnrollmentsDep,
                     starter: StarterDep) -> SetupStarted:
     """Start enrolling an authenticator: a deep link to the provider (``legitate``), or an
     ``otpauth://`` URI and QR code for any authenticator app (``native``, then ``/setup-2fa/confirm``).
@@ -22,14 +22,14 @@ async def setup_2fa(body: StartSetup, session: SessionDep, registration: Registr
     still in setup) opens setup only while the account has no authenticator (409 ``already-enrolled``
     after); the one from ``/api/auth/2fa/re-enroll`` replaces the current authenticator. A session's
     access token alone gets 403 ``setup-token-required``."""
-    return await service.start(registration, session, starter, body)
+    return await enrollments.start(session, starter, body)
 
 
 @router.post("/setup-2fa/confirm", responses=problem_responses(400, 404, 409, 410, 422, 429, 503))
-async def confirm_setup(body: ConfirmSetup, registration: RegistrationDep) -> SetupCompleted:
+async def confirm_setup(body: ConfirmSetup, enrollments: EnrollmentsDep) -> SetupCompleted:
     """Finish a native enrollment with the first code the authenticator app shows (5 codes per 15
     minutes). A first enrollment answers with the account's recovery codes: shown this once."""
-    return await service.confirm_native(registration, body)
+    return await enrollments.confirm_native(body)
 
 
 @router.get("/registrations/{registration_token}", responses=problem_responses(401, 404))
@@ -41,7 +41,7 @@ async def registration_status(registration_token: str, session: SessionDep, star
 apps_router = APIRouter(prefix="/api/v1", tags=["third-party apps"])
 
 
-def _app_only(starter: Starter) -> Starter:
+def app_only(starter: Starter) -> Starter:
     if starter.client_id is None:
         raise Unauthorized("An app API key is required.", code="unauthenticated")
     return starter
@@ -49,21 +49,13 @@ def _app_only(starter: Starter) -> Starter:
 
 @apps_router.post("/setup", status_code=201, response_model_exclude_none=True,
                   responses=problem_responses(401, 403, 404, 422, 503))
-async def app_setup(body: StartSetup, session: SessionDep, registration: RegistrationDep,
+async def app_setup(body: StartSetup, session: SessionDep, enrollments: EnrollmentsDep,
                     starter: StarterDep) -> SetupStarted:
     """An app starts 2FA setup for one of its users (``account``), optionally with a registered ``callbackUrl``."""
-    return await service.start(registration, session, _app_only(starter), body)
+    return await enrollments.start(session, app_only(starter), body)
 
 
 @apps_router.get("/registrations/{registration_token}", responses=problem_responses(401, 404))
 async def app_registration_status(registration_token: str, session: SessionDep,
                                   starter: StarterDep) -> RegistrationStatus:
-    return await service.read_status(session, registration_token, _app_only(starter))
-
-
-@apps_router.post("/registrations/{registration_token}/seed", responses=problem_responses(401, 404, 410))
-async def fetch_seed(registration_token: str, session: SessionDep, registration: RegistrationDep,
-                     starter: StarterDep) -> SeedPickup:
-    """Seed mode (opt-in per app): the new seed, once, within minutes of completion; then it is gone."""
-    seed, seed_id = await pickup.take(session, registration, registration_token, _app_only(starter))
-    return SeedPickup(seed=seed, seed_id=seed_id)
+    return await service.read_status(session, registration_token, app_only(starter))

@@ -47,8 +47,3 @@ class SetupCompleted(RegistrationStatus):
     """A native enrollment confirmed; a first enrollment comes with recovery codes, shown this once."""
 
     recovery_codes: list[str] | None = None
-
-
-class SeedPickup(CamelModel):
-    seed: str = Field(description="base32 TOTP secret; store it encrypted, it is not shown again")
-    seed_id: str | None
