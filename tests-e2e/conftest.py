@@ -121,16 +121,25 @@ class System:
 
 
 @asynccontextmanager
-async def running_system(stack: InProcessStack | ServiceStack, gateway_settings: dict[str, str]) -> AsyncIterator[System]:
-    await stack.start("vault", "auth", "registration", "gateway",
-                      env={"vault": {"VAULT_TOTP_PERIOD": str(PERIOD), "VAULT_TOTP_WINDOW": str(WINDOW)},
-                           "registration": {"REGISTRATION_SWEEP_INTERVAL_SECONDS": "1"},
-                           "gateway": {"GATEWAY_OPEN_RATE_PER_SECOND": "1000",
-                                       "GATEWAY_OPEN_BURST": "1000", **gateway_settings}})
+async def running_system(stack: InProcessStack | ServiceStack, settings: dict[str, str]) -> AsyncIterator[System]:
+    """The four services; ``settings`` (a ``system_env`` mark's) go to the service their prefix names."""
+    env = {"vault": {"VAULT_TOTP_PERIOD": str(PERIOD), "VAULT_TOTP_WINDOW": str(WINDOW)},
+           "auth": {},
+           "registration": {"REGISTRATION_SWEEP_INTERVAL_SECONDS": "1"},
+           "gateway": {"GATEWAY_OPEN_RATE_PER_SECOND": "1000", "GATEWAY_OPEN_BURST": "1000"}}
+    for key, value in settings.items():
+        env[key.split("_", 1)[0].lower()][key] = value
+    await stack.start("vault", "auth", "registration", "gateway", env=env)
     async with httpx.AsyncClient(base_url=stack["gateway"].url, timeout=30) as api:
         yield System(stack, api, SimpleTotp(period=PERIOD))
 
 
 # A test module shares one system (services in the test's process); a test marked ``own_stack`` gets its own,
-# and one marked ``processes`` (a restart, a SIGKILL, a broker outage) gets service processes.
-shared_system, own_system, processes_system, system = stack_fixtures("system", running_system)
+# one marked ``system_env`` gets its own with those settings, and one marked ``processes`` (a restart, a
+# SIGKILL, a broker outage) gets service processes.
+shared_system, own_system, processes_system, system = stack_fixtures("system", running_system, "system_env")
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "system_env(**env): extra settings (AUTH_*, VAULT_*, REGISTRATION_*, "
+                                       "GATEWAY_*) for the services, which then run for this test alone")

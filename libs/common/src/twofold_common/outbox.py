@@ -87,7 +87,10 @@ class OutboxRelay:
         """Send one batch of unpublished events; returns how many were sent."""
         self._wakeup.clear()
         async with self.db.transaction() as session:
+            # A round that sends nothing writes nothing and ends with a rollback: an idle relay, which looks
+            # every second, adds no commits to the database's statistics.
             if not await session.scalar(select(func.pg_try_advisory_xact_lock(RELAY_LOCK_ID))):
+                await session.rollback()
                 return 0  # another replica is sending
             rows = (
                 await session.execute(
@@ -99,6 +102,7 @@ class OutboxRelay:
                 )
             ).all()
             if not rows:
+                await session.rollback()
                 return 0
             producer = await self.producer.get()
             deliveries = [

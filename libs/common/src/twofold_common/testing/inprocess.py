@@ -29,6 +29,7 @@ import uvicorn
 from ..cli import server_config
 from ..logging import JsonFormatter
 from ..migrations import upgrade
+from ..runtime import Runtime
 from .infra import Infra
 from .processes import free_port, service_command
 from .stack import SERVICES, START_ORDER, service_env
@@ -110,10 +111,16 @@ class InProcessService:
     server: _Server | None = None
     task: asyncio.Task | None = None
     log: _Log | None = None
+    fastapi: Any = None  # the service's app, under ``app``'s log capture
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def runtime(self) -> Runtime:
+        """The running service's database pool, relay and consumer, for observers."""
+        return self.fastapi.state.runtime
 
     def client(self, **kwargs: Any) -> httpx.AsyncClient:
         """A client that calls the app in process (no socket), as a caller at 127.0.0.1 would."""
@@ -131,6 +138,7 @@ class InProcessService:
             await asyncio.to_thread(upgrade, main.MIGRATIONS, settings.require_database_url())
         app = getattr(importlib.import_module(app_module), app_factory)(settings)
         log = self.log
+        self.fastapi = app
 
         async def this_service(scope: Any, receive: Any, send: Any) -> None:
             token = _current_log.set(log)

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from .topics import partitions_of
 
@@ -50,7 +51,12 @@ async def consumer_caught_up(bootstrap: str, group: str, topic: str, timeout: fl
     behind: dict[int, int] = {}
     try:
         async def caught_up() -> bool:
-            committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+            try:
+                committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+            except KafkaError as exc:
+                if exc.retriable:  # the group's coordinator is not known yet (a new group, a broker's start)
+                    return False
+                raise
             behind.clear()
             for tp in partitions:
                 position = max(committed[tp].offset if tp in committed else 0, 0)  # -1: nothing committed yet
