@@ -16,14 +16,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-import asyncpg
 import httpx
 
-from twofold_common.db import to_libpq_url
 from twofold_common.testing.inprocess import InProcessStack
 from twofold_common.testing.plugin import stack_fixtures
 from twofold_common.testing.provider import Enrollment, SimpleTotp
-from twofold_common.testing.stack import ServiceStack
+from twofold_common.testing.stack import ServiceStack, service_sql
 from twofold_common.testing.waiting import eventually
 
 PERIOD = 10  # the vault's shortest time step: less waiting for a fresh code
@@ -112,12 +110,7 @@ class System:
 
     async def sql(self, service: str, query: str, *args):
         """An observer's look into one service's own database."""
-        prefix = {"vault": "VAULT", "auth": "AUTH", "registration": "REGISTRATION"}[service]
-        conn = await asyncpg.connect(to_libpq_url(self.stack[service].env[f"{prefix}_DATABASE_URL"]))
-        try:
-            return await conn.fetch(query, *args)
-        finally:
-            await conn.close()
+        return await service_sql(self.stack, service, query, *args)
 
 
 @asynccontextmanager

@@ -20,20 +20,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-import asyncpg
 import httpx
 import pyotp
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from twofold_common.db import to_libpq_url
 from twofold_common.events import AUTH_TOPIC
 from twofold_common.testing.http import bearer, client_of
 from twofold_common.testing.inprocess import InProcessStack
 from twofold_common.testing.plugin import stack_fixtures
 from twofold_common.testing.processes import ServiceProcess
 from twofold_common.testing.provider import SimpleTotp
-from twofold_common.testing.stack import ServiceStack
+from twofold_common.testing.stack import ServiceStack, service_sql
 from twofold_common.testing.topics import events_in
 from twofold_common.testing.waiting import eventually
 
@@ -155,12 +153,7 @@ class AuthStack:
 
     async def sql_of(self, service: str, query: str, *args: object) -> list:
         """An observer's look into one service's own database."""
-        prefix = {"vault": "VAULT", "auth": "AUTH", "registration": "REGISTRATION"}[service]
-        conn = await asyncpg.connect(to_libpq_url(self.stack[service].env[f"{prefix}_DATABASE_URL"]))
-        try:
-            return await conn.fetch(query, *args)
-        finally:
-            await conn.close()
+        return await service_sql(self.stack, service, query, *args)
 
     async def events_about(self, user_id: uuid.UUID, wanted: set[str], timeout: float = 30) -> set[str]:
         """The types of auth's events keyed by this user, read from Kafka until ``wanted`` are all seen."""

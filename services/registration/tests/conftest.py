@@ -14,18 +14,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import asyncpg
 import httpx
 import pytest
 
-from twofold_common.db import to_libpq_url
 from twofold_common.internal_auth import CLIENT_ID_HEADER, INTERNAL_AUTH_HEADER, InternalAuth
 from twofold_common.settings import DEV_INTERNAL_SECRET
 from twofold_common.testing.http import client_of
 from twofold_common.testing.inprocess import InProcessStack
 from twofold_common.testing.plugin import stack_fixtures
 from twofold_common.testing.provider import SimpleTotp
-from twofold_common.testing.stack import ServiceStack
+from twofold_common.testing.stack import ServiceStack, service_sql
 
 PASSWORD = "correct horse battery staple"
 WINDOW = 3  # the vault here accepts codes up to 3 steps away (a setting it allows; 1 by default)
@@ -64,11 +62,7 @@ class Flow:
         return answer.json()["status"]
 
     async def registration_sql(self, query: str, *args):
-        conn = await asyncpg.connect(to_libpq_url(self.stack["registration"].env["REGISTRATION_DATABASE_URL"]))
-        try:
-            return await conn.fetch(query, *args)
-        finally:
-            await conn.close()
+        return await service_sql(self.stack, "registration", query, *args)
 
     def create_client(self, *args: str) -> dict:
         done = self.stack["auth"].command("create-client", "--name", "app", *args)

@@ -11,7 +11,7 @@ import asyncio
 import base64
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 import jwt
@@ -49,26 +49,22 @@ class TokenClaims:
         return self.scope == SETUP_SCOPE
 
 
+@dataclass(kw_only=True)
 class TokenVerifier:
-    def __init__(
-        self,
-        *,
-        issuer: str,
-        audience: str,
-        jwks: dict[str, Any] | None = None,
-        jwks_url: str | None = None,
-        http: PeerClient | None = None,
-        min_refresh_interval: float = 10.0,
-    ) -> None:
-        self.issuer = issuer
-        self.audience = audience
-        self.jwks_url = jwks_url
-        self.http = http
-        self.min_refresh_interval = min_refresh_interval
-        self._keys: dict[str, Any] = {}
-        self._last_refresh = 0.0
-        self._refresh_failed = False
-        self._lock = asyncio.Lock()
+    """Checks access and setup tokens against the JWKS it was given, or fetches from ``jwks_url`` (``http``)."""
+
+    issuer: str
+    audience: str
+    jwks: InitVar[dict[str, Any] | None] = None
+    jwks_url: str | None = None
+    http: PeerClient | None = None
+    min_refresh_interval: float = 10.0
+    _keys: dict[str, Any] = field(default_factory=dict, init=False)
+    _last_refresh: float = field(default=0.0, init=False)
+    _refresh_failed: bool = field(default=False, init=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+
+    def __post_init__(self, jwks: dict[str, Any] | None) -> None:
         if jwks:
             self._load(jwks)
 

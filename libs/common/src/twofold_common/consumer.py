@@ -87,14 +87,11 @@ class EventConsumer:
     async def run(self) -> None:
         backoff = 0.5
         while not self._stopping.is_set():
-            consumer = AIOKafkaConsumer(
-                *self.topics,
-                bootstrap_servers=self.bootstrap,
-                group_id=self.group_id,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                metadata_max_age_ms=5_000,
-            )
+            # A new group starts at each topic's beginning: a service deployed after its producers misses
+            # nothing, and what it replays is bounded by the topics' retention (docs/operations.md, Scaling).
+            consumer = AIOKafkaConsumer(*self.topics, bootstrap_servers=self.bootstrap, group_id=self.group_id,
+                                        enable_auto_commit=False, auto_offset_reset="earliest",
+                                        metadata_max_age_ms=5_000)
             try:
                 await consumer.start()
                 self._consumer = consumer

@@ -72,6 +72,9 @@ class Event(BaseModel):
 
 
 class UserEvent(Event):
+    """About one of our users; auth publishes them all."""
+
+    topic = AUTH_TOPIC
     user_id: uuid.UUID
 
     def subject(self) -> str:
@@ -83,7 +86,6 @@ class UserEvent(Event):
 
 class UserRegistered(UserEvent):
     type = "user.registered.v1"
-    topic = AUTH_TOPIC
     email: str
 
 
@@ -92,31 +94,26 @@ class RegistrationAttempted(UserEvent):
     (``AUTH_CONCEAL_REGISTERED_EMAILS``): the deployment tells the owner by email, who may simply sign in."""
 
     type = "account.registration_attempted.v1"
-    topic = AUTH_TOPIC
     email: str
 
 
 class UserDeleted(UserEvent):
     type = "user.deleted.v1"
-    topic = AUTH_TOPIC
     consumed_by = ("registration", "vault")
 
 
 class TwoFactorEnabled(UserEvent):
     type = "user.2fa_enabled.v1"
-    topic = AUTH_TOPIC
     seed_id: str
 
 
 class TwoFactorReset(UserEvent):
     type = "user.2fa_reset.v1"
-    topic = AUTH_TOPIC
     consumed_by = ("vault",)
 
 
 class SessionRevoked(UserEvent):
     type = "session.revoked.v1"
-    topic = AUTH_TOPIC
     consumed_by = ("gateway",)
     session_id: uuid.UUID
     reason: str
@@ -124,7 +121,6 @@ class SessionRevoked(UserEvent):
 
 class LoginSucceeded(UserEvent):
     type = "login.succeeded.v1"
-    topic = AUTH_TOPIC
     session_id: uuid.UUID
     method: Literal["totp", "recovery_code"]
 
@@ -133,19 +129,16 @@ class LoginFailed(UserEvent):
     """A wrong password for an existing account (unknown emails publish nothing)."""
 
     type = "login.failed.v1"
-    topic = AUTH_TOPIC
     reason: str
 
 
 class SecondFactorFailed(UserEvent):
     type = "second_factor.failed.v1"
-    topic = AUTH_TOPIC
     reason: str
 
 
 class AccountLocked(UserEvent):
     type = "account.locked.v1"
-    topic = AUTH_TOPIC
     reason: str
     locked_until: datetime | None = None
 
@@ -155,7 +148,6 @@ UnlockedBy = Literal["recovery_code", "admin", "expiry"]
 
 class AccountUnlocked(UserEvent):
     type = "account.unlocked.v1"
-    topic = AUTH_TOPIC
     by: UnlockedBy
 
 
@@ -165,6 +157,7 @@ class AccountUnlocked(UserEvent):
 class RegistrationEvent(Event):
     """About one registration token: a first-party user's, or a third-party app's account's."""
 
+    topic = REGISTRATION_TOPIC
     registration_id: uuid.UUID
     user_id: uuid.UUID | None = None
     client_id: str | None = None
@@ -176,7 +169,6 @@ class RegistrationEvent(Event):
 
 class RegistrationCompleted(RegistrationEvent):
     type = "registration.completed.v1"
-    topic = REGISTRATION_TOPIC
     consumed_by = ("auth",)
     provider: Literal["legitate", "native"]
     seed_id: str
@@ -185,13 +177,11 @@ class RegistrationCompleted(RegistrationEvent):
 
 class RegistrationRejected(RegistrationEvent):
     type = "registration.rejected.v1"
-    topic = REGISTRATION_TOPIC
     reason: str
 
 
 class RegistrationExpired(RegistrationEvent):
     type = "registration.expired.v1"
-    topic = REGISTRATION_TOPIC
 
 
 # --- totp-vault ----------------------------------------------------------------
@@ -200,6 +190,7 @@ class RegistrationExpired(RegistrationEvent):
 class SeedEvent(Event):
     """``owner`` is the vault's subject: a user id, or ``<client_id>:<account>`` for a third party's user."""
 
+    topic = VAULT_TOPIC
     owner: str
     seed_id: uuid.UUID
 
@@ -209,13 +200,11 @@ class SeedEvent(Event):
 
 class SeedStored(SeedEvent):
     type = "seed.stored.v1"
-    topic = VAULT_TOPIC
     provider: Literal["legitate", "native"]
 
 
 class SeedRevoked(SeedEvent):
     type = "seed.revoked.v1"
-    topic = VAULT_TOPIC
     reason: str
 
 

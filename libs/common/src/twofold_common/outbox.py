@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 
 import asyncpg
 from sqlalchemy import func, select, text, update
@@ -49,24 +50,16 @@ async def publish(session: AsyncSession, event: Event, *, source: str) -> None:
     await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
 
 
+@dataclass
 class OutboxRelay:
-    def __init__(
-        self,
-        db: Database,
-        producer: ProducerHolder,
-        *,
-        batch_size: int = 500,
-        poll_interval: float = 1.0,
-        max_backoff: float = 15.0,
-    ) -> None:
-        self.db = db
-        self.producer = producer
-        self.batch_size = batch_size
-        self.poll_interval = poll_interval
-        self.max_backoff = max_backoff
-        self._wakeup = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._listener: asyncpg.Connection | None = None
+    db: Database
+    producer: ProducerHolder
+    batch_size: int = 500
+    poll_interval: float = 1.0
+    max_backoff: float = 15.0
+    _wakeup: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _listener: asyncpg.Connection | None = field(default=None, init=False)
 
     async def run(self) -> None:
         backoff = 0.2

@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
@@ -34,6 +34,7 @@ from .retention import event_retention_job
 from .settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -62,6 +63,11 @@ class Runtime:
         """A periodic job that runs once per interval across all replicas (``twofold_common.jobs``)."""
         self.spawn(run_periodically(self.database, name, job, interval, self.stopping), f"job-{name}")
 
+    def provide(self, *services: object) -> None:
+        """Keep the service's domain services, built once at the start, for ``provided``."""
+        for service in services:
+            self.state[type(service).__name__] = service
+
 
 # Dependencies are ``async def`` though they never wait: FastAPI runs a plain ``def``
 # dependency in its thread pool, a thread hop per request for nothing.
@@ -72,6 +78,16 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def provided(cls: type[T]) -> Any:
+    """A route's dependency on the one ``cls`` the service built at its start (``Runtime.provide``):
+    ``LoginDep = Annotated[Login, provided(Login)]``."""
+
+    async def dependency(runtime: RuntimeDep) -> T:
+        return runtime.state[cls.__name__]
+
+    return Depends(dependency)
 
 
 async def _internal_auth(runtime: RuntimeDep) -> InternalAuth:

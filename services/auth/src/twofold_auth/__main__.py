@@ -5,6 +5,7 @@ command's code (``cli.py``, the app) is imported when it runs.
 """
 
 import argparse
+import functools
 from pathlib import Path
 
 from twofold_common.cli import Command, run
@@ -34,10 +35,7 @@ COMMANDS = {
     "verify-audit": Command("twofold_auth.cli:verify_audit",
                             help="recompute the audit log's hash chain; exit 1 if a row was altered"),
 }
-
-
-def main() -> None:
-    run(SETTINGS, APP, MIGRATIONS, commands=COMMANDS)
+main = functools.partial(run, SETTINGS, APP, MIGRATIONS, commands=COMMANDS)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from twofold_common.access_tokens import TokenVerifier, bearer_token
 from twofold_common.errors import Forbidden, Unauthorized
 from twofold_common.internal_auth import INTERNAL_AUTH_HEADER
 from twofold_common.peer import PeerClient
-from twofold_common.runtime import Runtime, RuntimeDep, SessionDep
+from twofold_common.runtime import Runtime, RuntimeDep, SessionDep, provided
 
 from .accounts.service import Accounts
 from .audit.repository import Caller
@@ -41,46 +41,23 @@ async def prepare(runtime: Runtime, ring: SigningKeyRing) -> PeerClient:
     check = SecondFactorCheck(runtime.database, vault, AttemptLimiter(settings),
                               lockout_failures=settings.lockout_failures)
     sessions = Sessions(runtime.database, settings, hasher, issuer)
-    runtime.state.update({
-        "hasher": hasher,
-        "verifier": TokenVerifier(issuer=settings.issuer, audience=settings.audience, jwks=ring.jwks()),
-        "sessions": sessions,
-        "second_factor": check,
-        "login": Login(runtime.database, settings, passwords, PasswordLimiter(settings), issuer, hasher, check,
-                     sessions),
-        "accounts": Accounts(settings, passwords, issuer, vault, check, sessions),
-    })
+    runtime.provide(
+        hasher,
+        TokenVerifier(issuer=settings.issuer, audience=settings.audience, jwks=ring.jwks()),
+        sessions,
+        check,
+        Login(runtime.database, settings, passwords, PasswordLimiter(settings), issuer, hasher, check, sessions),
+        Accounts(settings, passwords, issuer, vault, check, sessions),
+    )
     return vault_http
 
 
-# The dependencies are ``async def`` although they never wait: FastAPI runs a plain
-# ``def`` dependency in its thread pool, a thread hop per request for nothing.
-
-async def _login(runtime: RuntimeDep) -> Login:
-    return runtime.state["login"]
-
-
-async def _accounts(runtime: RuntimeDep) -> Accounts:
-    return runtime.state["accounts"]
-
-
-async def _sessions(runtime: RuntimeDep) -> Sessions:
-    return runtime.state["sessions"]
-
-
-async def _second_factor(runtime: RuntimeDep) -> SecondFactorCheck:
-    return runtime.state["second_factor"]
-
-
-async def _hasher(runtime: RuntimeDep) -> TokenHasher:
-    return runtime.state["hasher"]
-
-
-LoginDep = Annotated[Login, Depends(_login)]
-AccountsDep = Annotated[Accounts, Depends(_accounts)]
-SessionsDep = Annotated[Sessions, Depends(_sessions)]
-SecondFactorDep = Annotated[SecondFactorCheck, Depends(_second_factor)]
-HasherDep = Annotated[TokenHasher, Depends(_hasher)]
+LoginDep = Annotated[Login, provided(Login)]
+AccountsDep = Annotated[Accounts, provided(Accounts)]
+SessionsDep = Annotated[Sessions, provided(Sessions)]
+SecondFactorDep = Annotated[SecondFactorCheck, provided(SecondFactorCheck)]
+HasherDep = Annotated[TokenHasher, provided(TokenHasher)]
+VerifierDep = Annotated[TokenVerifier, provided(TokenVerifier)]
 
 
 async def get_caller(request: Request, runtime: RuntimeDep) -> Caller:
@@ -109,13 +86,13 @@ def _from_gateway(runtime: Runtime, credential: str | None) -> bool:
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-async def get_bearer(runtime: RuntimeDep, authorization: Annotated[str | None, Header()] = None) -> SignedIn:
+async def get_bearer(verifier: VerifierDep, authorization: Annotated[str | None, Header()] = None) -> SignedIn:
     """A valid access token (never a setup token). Whether its session is still live is checked by the
     request's own unit of work: ``SignedInDep``, or the first transaction of a second-factor check."""
     token = bearer_token(authorization)
     if token is None:
         raise Unauthorized("Sign in first.", code="unauthenticated", headers={"WWW-Authenticate": "Bearer"})
-    claims = await runtime.state["verifier"].verify(token)
+    claims = await verifier.verify(token)
     if claims.is_setup_token or claims.session_id is None:
         raise Forbidden("A setup token can only start 2FA enrollment.", code="setup-token-only")
     return SignedIn(claims.user_id, claims.session_id, claims.email)

@@ -27,13 +27,23 @@ users = sa.Table(
              postgresql_where=sa.text("username IS NOT NULL")),
 )
 
-login_challenges = sa.Table(
-    "login_challenges", metadata,
-    sa.Column("id", sa.Uuid, primary_key=True),
-    sa.Column("token_hash", sa.LargeBinary(32), nullable=False, unique=True),
+
+def _opaque_tokens(name: str, owner: sa.Column, *columns: sa.Column) -> sa.Table:
+    """A table of opaque tokens: only their keyed hash is stored (tokens.TokenHasher), each bound to an owner."""
+    return sa.Table(
+        name, metadata,
+        sa.Column("id", sa.Uuid, primary_key=True),
+        sa.Column("token_hash", sa.LargeBinary(32), nullable=False, unique=True),
+        owner,
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        *columns,
+    )
+
+
+login_challenges = _opaque_tokens(
+    "login_challenges",
     sa.Column("user_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     # set by verify-2fa-internal (seed 004's two-call flow); signin-with-2fa consumes it
     sa.Column("verified_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("verified_method", sa.String(16), nullable=True),
@@ -58,13 +68,9 @@ sessions = sa.Table(
     sa.Column("revoked_reason", sa.String(64), nullable=True),
 )
 
-refresh_tokens = sa.Table(
-    "refresh_tokens", metadata,
-    sa.Column("id", sa.Uuid, primary_key=True),
-    sa.Column("token_hash", sa.LargeBinary(32), nullable=False, unique=True),
+refresh_tokens = _opaque_tokens(
+    "refresh_tokens",
     sa.Column("session_id", sa.Uuid, sa.ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False, index=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
 )
 

@@ -12,7 +12,7 @@ from fastapi import Depends, Header
 from twofold_common.access_tokens import TokenVerifier, bearer_token
 from twofold_common.errors import Unauthorized
 from twofold_common.peer import PeerClient
-from twofold_common.runtime import CallingAppDep, Runtime, RuntimeDep
+from twofold_common.runtime import CallingAppDep, Runtime, provided
 
 from .callback.service import Callbacks
 from .peers import Apps, Vault
@@ -26,32 +26,22 @@ async def prepare(runtime: Runtime) -> list[PeerClient]:
     auth_http = runtime.internal_auth.client("auth", settings.auth_url)
     vault_http = runtime.internal_auth.client("vault", settings.vault_url, timeout=10)
     vault, apps = Vault(vault_http), Apps(auth_http)
-    runtime.state.update({
-        "verifier": TokenVerifier(issuer=settings.token_issuer, audience=settings.token_audience,
-                                  jwks_url="/.well-known/jwks.json", http=auth_http),
-        "enrollments": Enrollments(runtime.database, settings, vault, apps),
-        "callbacks": Callbacks(runtime.database, settings, vault, apps),
-    })
+    runtime.provide(
+        TokenVerifier(issuer=settings.token_issuer, audience=settings.token_audience,
+                      jwks_url="/.well-known/jwks.json", http=auth_http),
+        Enrollments(runtime.database, settings, vault, apps),
+        Callbacks(runtime.database, settings, vault, apps),
+    )
     return [auth_http, vault_http]
 
 
-# The dependencies are ``async def`` although they never wait: FastAPI runs a plain
-# ``def`` dependency in its thread pool, a thread hop per request for nothing.
-
-async def _enrollments(runtime: RuntimeDep) -> Enrollments:
-    return runtime.state["enrollments"]
-
-
-async def _callbacks(runtime: RuntimeDep) -> Callbacks:
-    return runtime.state["callbacks"]
-
-
-EnrollmentsDep = Annotated[Enrollments, Depends(_enrollments)]
-CallbacksDep = Annotated[Callbacks, Depends(_callbacks)]
+EnrollmentsDep = Annotated[Enrollments, provided(Enrollments)]
+CallbacksDep = Annotated[Callbacks, provided(Callbacks)]
+VerifierDep = Annotated[TokenVerifier, provided(TokenVerifier)]
 
 
 async def get_starter(
-    runtime: RuntimeDep,
+    verifier: VerifierDep,
     app: CallingAppDep,
     authorization: Annotated[str | None, Header()] = None,
 ) -> Starter:
@@ -61,7 +51,7 @@ async def get_starter(
     if token is None:
         raise Unauthorized("A setup token, a session or an API key is required.", code="unauthenticated",
                            headers={"WWW-Authenticate": "Bearer"})
-    claims = await runtime.state["verifier"].verify(token)
+    claims = await verifier.verify(token)
     return Starter(user_id=claims.user_id, email=claims.email, enrollment=claims.enrollment)
 
 

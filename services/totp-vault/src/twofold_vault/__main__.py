@@ -5,6 +5,7 @@ command's code (``rotation.py``, the app) is imported when it runs.
 """
 
 import argparse
+import functools
 from pathlib import Path
 
 from twofold_common.cli import Command, run
@@ -29,10 +30,7 @@ COMMANDS = {
     "rotate-keys": Command("twofold_vault.rotation:rotate_keys_command", options=rotate_keys_options,
                            help="re-seal every seed under VAULT_ACTIVE_KEY_ID; resumable, exit 1 if any remain"),
 }
-
-
-def main() -> None:
-    run(SETTINGS, APP, MIGRATIONS, commands=COMMANDS)
+main = functools.partial(run, SETTINGS, APP, MIGRATIONS, commands=COMMANDS)
 
 
 if __name__ == "__main__":

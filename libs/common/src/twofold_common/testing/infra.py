@@ -152,6 +152,15 @@ async def new_database(infra: Infra, prefix: str = "t") -> str:
     return database_url_for(infra, name)
 
 
+async def fetch(database_url: str, query: str, *args: object) -> list[asyncpg.Record]:
+    """The rows of one query on a database of its own connection: an observer's look."""
+    conn = await asyncpg.connect(to_libpq_url(database_url))
+    try:
+        return await conn.fetch(query, *args)
+    finally:
+        await conn.close()
+
+
 async def drop_databases(infra: Infra, urls: list[str]) -> None:
     admin = await asyncpg.connect(to_libpq_url(infra.pg_admin_url))
     try:

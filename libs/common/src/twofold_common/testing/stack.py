@@ -6,8 +6,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from .infra import Infra
+import asyncpg
+
+from .infra import Infra, fetch
 from .processes import ServiceProcess, free_port, stop_all
 
 # name -> (module, env prefix, has a database)
@@ -18,6 +21,11 @@ SERVICES = {
     "gateway": ("twofold_gateway", "GATEWAY", False),
 }
 START_ORDER = ["vault", "auth", "registration", "gateway"]
+
+
+async def service_sql(stack: Any, service: str, query: str, *args: object) -> list[asyncpg.Record]:
+    """An observer's look into one service's own database (``stack``: processes or apps in process)."""
+    return await fetch(stack[service].env[f"{SERVICES[service][1]}_DATABASE_URL"], query, *args)
 
 
 async def service_env(infra: Infra, create_database: Callable[[str], Awaitable[str]], name: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,15 +49,14 @@ async def on_registration_completed(session: AsyncSession, event: RegistrationCo
         await publish(session, TwoFactorEnabled(user_id=event.user_id, seed_id=event.seed_id), source=EVENT_SOURCE)
 
 
+@dataclass(frozen=True)
 class Accounts:
-    def __init__(self, settings: AuthSettings, passwords: Passwords, issuer: TokenIssuer, vault: VaultClient,
-                 second_factor: SecondFactorCheck, sessions: Sessions) -> None:
-        self.settings = settings
-        self.passwords = passwords
-        self.issuer = issuer
-        self.vault = vault
-        self.second_factor = second_factor
-        self.sessions = sessions
+    settings: AuthSettings
+    passwords: Passwords
+    issuer: TokenIssuer
+    vault: VaultClient
+    second_factor: SecondFactorCheck
+    sessions: Sessions
 
     async def register(self, session: AsyncSession, body: Registration,
                        caller: Caller) -> Registered | RegistrationAccepted:

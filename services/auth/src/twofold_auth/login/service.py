@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -50,18 +51,16 @@ def authenticator_kind(account: Account) -> AuthenticatorKind:
     return account.totp_provider or "legitate"
 
 
+@dataclass(frozen=True)
 class Login:
-    def __init__(self, db: Database, settings: AuthSettings, passwords: Passwords, limiter: PasswordLimiter,
-                 issuer: TokenIssuer, hasher: TokenHasher, second_factor: SecondFactorCheck,
-                 sessions: Sessions) -> None:
-        self.db = db
-        self.settings = settings
-        self.passwords = passwords
-        self.limiter = limiter
-        self.issuer = issuer
-        self.hasher = hasher
-        self.second_factor = second_factor
-        self.sessions = sessions
+    db: Database
+    settings: AuthSettings
+    passwords: Passwords
+    limiter: PasswordLimiter
+    issuer: TokenIssuer
+    hasher: TokenHasher
+    second_factor: SecondFactorCheck
+    sessions: Sessions
 
     @asynccontextmanager
     async def _password_checked(self, email: str, password: str,

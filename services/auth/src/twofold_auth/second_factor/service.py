@@ -69,12 +69,12 @@ def too_many_attempts(reservation: Reservation) -> TooManyRequests:
     return TooManyRequests("Too many attempts; try again later.", retry_after=reservation.retry_after)
 
 
+@dataclass(frozen=True)
 class SecondFactorCheck:
-    def __init__(self, db: Database, vault: VaultClient, limiter: AttemptLimiter, *, lockout_failures: int) -> None:
-        self.db = db
-        self.vault = vault
-        self.limiter = limiter
-        self.lockout_failures = lockout_failures
+    db: Database
+    vault: VaultClient
+    limiter: AttemptLimiter
+    lockout_failures: int
 
     async def check(self, subject: Subject, factor: SecondFactor, caller: Caller, *, action: str,
                     on_success: Callable[[AsyncSession, Method], Awaitable[T]]) -> T:

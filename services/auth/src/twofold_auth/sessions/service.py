@@ -49,13 +49,16 @@ def session_ended() -> Unauthorized:
     return Unauthorized("The session has ended.", code="session-ended", headers={"WWW-Authenticate": "Bearer"})
 
 
+@dataclass(frozen=True)
 class Sessions:
-    def __init__(self, db: Database, settings: AuthSettings, hasher: TokenHasher, issuer: TokenIssuer) -> None:
-        self.db = db
-        self.settings = settings
-        self.hasher = hasher
-        self.issuer = issuer
-        self.idle = timedelta(seconds=settings.session_idle_seconds)
+    db: Database
+    settings: AuthSettings
+    hasher: TokenHasher
+    issuer: TokenIssuer
+
+    @property
+    def idle(self) -> timedelta:
+        return timedelta(seconds=self.settings.session_idle_seconds)
 
     async def start(self, session: AsyncSession, *, user_id: uuid.UUID, email: str, amr: list[str],
                     caller: Caller) -> TokenPair:

@@ -32,18 +32,6 @@ from ..tokens.service import Starter
 from . import repository
 
 
-class StaleCallback(Problem):
-    status, code, title = 400, "stale-callback", "The callback is too old or from the future"
-
-
-class IncompleteCallback(Problem):
-    status, code, title = 400, "incomplete-callback", "The callback lacks a required parameter"
-
-
-class SeedGone(Problem):
-    status, code, title = 410, "seed-gone", "The seed was already fetched or its time ran out"
-
-
 @dataclass(frozen=True)
 class CallbackParams:
     success: bool
@@ -63,17 +51,18 @@ class Outcome:
     recovery_codes: list[str] | None = None  # a first enrollment's, shown once on the landing page
 
 
+@dataclass(frozen=True)
 class Callbacks:
-    def __init__(self, db: Database, settings: RegistrationSettings, vault: Vault, apps: Apps) -> None:
-        self.db = db
-        self.settings = settings
-        self.vault = vault
-        self.apps = apps
+    db: Database
+    settings: RegistrationSettings
+    vault: Vault
+    apps: Apps
 
     def check_timestamp(self, timestamp_ms: int) -> None:
         age = time.time() - timestamp_ms / 1000
         if age > self.settings.callback_max_age_seconds or -age > self.settings.callback_future_skew_seconds:
-            raise StaleCallback(f"The callback must be at most {self.settings.callback_max_age_seconds} s old.")
+            raise Problem(f"The callback must be at most {self.settings.callback_max_age_seconds} s old.",
+                          code="stale-callback", title="The callback is too old or from the future")
 
     async def handle(self, params: CallbackParams) -> Outcome:
         """One transaction, which a refusal of an overdue registration commits (its expiry stays).
@@ -96,7 +85,8 @@ class Callbacks:
             return Outcome(False, _app_redirect(app, row, params, seed_id=None),
                            "The authenticator setup was declined.")
         if not (params.seed and params.code and params.seed_id):
-            raise IncompleteCallback("A successful callback carries seed, code and seedId.")
+            raise Problem("A successful callback carries seed, code and seedId.", code="incomplete-callback",
+                          title="The callback lacks a required parameter")
         enrolled = await self.vault.store(
             subject=tokens.vault_subject(row), seed=params.seed, code=params.code,
             external_seed_id=params.seed_id, registration_id=row["id"], enrollment=row["enrollment"],
@@ -120,7 +110,8 @@ class Callbacks:
             raise NotFound("Registration token not found.", code="registration-not-found")
         sealed = await repository.take(session, row["id"])
         if sealed is None:
-            raise SeedGone("The seed can be fetched once, within minutes of the setup.")
+            raise Problem("The seed can be fetched once, within minutes of the setup.", status=410, code="seed-gone",
+                          title="The seed was already fetched or its time ran out")
         seed = AESGCM(self.settings.pickup_key()).decrypt(sealed[:12], sealed[12:], row["id"].bytes).decode()
         return seed, row["external_seed_id"]
 

@@ -81,12 +81,12 @@ def refuse(status: str) -> NoReturn:
     raise RegistrationUsed(f"The registration is already {status}.")
 
 
+@dataclass(frozen=True)
 class Enrollments:
-    def __init__(self, db: Database, settings: RegistrationSettings, vault: Vault, apps: Apps) -> None:
-        self.db = db
-        self.settings = settings
-        self.vault = vault
-        self.apps = apps
+    db: Database
+    settings: RegistrationSettings
+    vault: Vault
+    apps: Apps
 
     def deep_link(self, *, account: str, token: str, service: str | None = None) -> str:
         """Seed 001's link to the provider's page; every value URL-encoded.  ``service`` is the name the
