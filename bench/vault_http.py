@@ -27,15 +27,13 @@ from pathlib import Path
 import httpx
 import pyotp
 
-from twofold_common.internal_auth import InternalAuth
+from twofold_common.testing.http import dev_internal_auth
 from twofold_common.testing.processes import ServiceProcess, free_port
-
-SECRET = "bench-internal-secret-0123456789abcdefghij"
 
 
 async def enroll(vault: str, count: int) -> list[tuple[str, pyotp.TOTP]]:
     seeds = []
-    async with InternalAuth("registration", SECRET).client("vault", vault) as http:
+    async with dev_internal_auth("registration").client("vault", vault) as http:
         for _ in range(count):
             subject, totp = f"bench-{uuid.uuid4()}", pyotp.TOTP(pyotp.random_base32(32))
             response = await http.post("/internal/seeds", json={
@@ -61,7 +59,7 @@ async def load(vault: str, seeds: list[tuple[str, pyotp.TOTP]], clients: int, se
             key = "valid" if body.get("valid") else body.get("reason", "?")
             outcomes[key] = outcomes.get(key, 0) + 1
 
-    async with InternalAuth("auth", SECRET).client("vault", vault) as http:
+    async with dev_internal_auth("auth").client("vault", vault) as http:
         started = time.perf_counter()
         await asyncio.gather(*(client(http) for _ in range(clients)))
         elapsed = time.perf_counter() - started
@@ -82,7 +80,7 @@ def main() -> None:
     port = free_port()
     vault = ServiceProcess("vault-bench", "twofold_vault", {
         "VAULT_PORT": str(port), "VAULT_DATABASE_URL": args.database_url, "VAULT_KAFKA_BOOTSTRAP": args.kafka,
-        "VAULT_INTERNAL_AUTH_SECRET": SECRET, "VAULT_LOG_LEVEL": "WARNING",
+        "VAULT_LOG_LEVEL": "WARNING",  # the development keys: the clients sign with them too
     }, port, Path(tempfile.mkdtemp(prefix="vault-bench-")))
     vault.start()
     try:

@@ -21,6 +21,7 @@ import yaml
 from pydantic import SecretStr
 
 from twofold_auth.settings import AuthSettings
+from twofold_common.internal_keys import new_signing_key, public_keys_json
 from twofold_common.settings import ServiceSettings
 from twofold_gateway.settings import GatewaySettings
 from twofold_registration.settings import RegistrationSettings
@@ -87,13 +88,16 @@ def configmap_literals(overlay: str) -> dict[str, str]:
 
 
 def fresh_secrets() -> dict[str, str]:
-    """Secrets made as docs/operations.md says (32 random bytes, base64; Ed25519 keys are 32 random bytes too)."""
+    """Secrets made as docs/operations.md says (32 random bytes, base64; Ed25519 keys are 32 random bytes too;
+    the internal keys by keygen, their public halves in one ring)."""
     def key() -> str:
         return base64.b64encode(os.urandom(32)).decode()
 
-    shared = secrets.token_urlsafe(32)
+    internal = {service: new_signing_key(service) for service in SERVICES}
+    ring = public_keys_json({service: [signing] for service, signing in internal.items()})
     return {
-        **{f"{prefix}_INTERNAL_AUTH_SECRET": shared for prefix in ("AUTH", "REGISTRATION", "VAULT", "GATEWAY")},
+        **{env_name(cls, "internal_signing_key"): internal[service].text for service, cls in SERVICES.items()},
+        **{env_name(cls, "internal_public_keys"): ring for cls in SERVICES.values()},
         **{f"{prefix}_DATABASE_URL": f"postgresql+asyncpg://{prefix.lower()}:{secrets.token_urlsafe(24)}@db:5432/x"
            for prefix in ("AUTH", "REGISTRATION", "VAULT")},
         "AUTH_SIGNING_KEYS": json.dumps({"2026-11": key()}), "AUTH_ACTIVE_SIGNING_KEY_ID": "2026-11",
@@ -121,3 +125,44 @@ def test_without_its_secrets_the_production_overlay_refuses_to_start(service: st
         monkeypatch.setenv(name, value)
     with pytest.raises(ValueError):  # SettingsError, or pydantic's ValidationError: both name the variable
         SERVICES[service]()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_production_overlays_ring_is_refused_until_your_public_keys_replace_its_placeholders(
+        service: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    ring = (K8S / "overlays" / "production" / "internal-public-keys.json").read_text()
+    assert set(json.loads(ring)) == set(SERVICES)
+    cls = SERVICES[service]
+    for name, value in {**configmap_literals("overlays/production"), **fresh_secrets(),
+                        env_name(cls, "internal_public_keys"): ring}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=env_name(cls, "internal_public_keys")):
+        cls()
+
+
+def pod_spec(doc: dict) -> dict | None:
+    if doc["kind"] == "CronJob":
+        return doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return doc["spec"]["template"]["spec"] if doc["kind"] in ("Deployment", "Job") else None
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_workload_signs_with_its_services_own_key_and_reads_the_one_ring(service: str) -> None:
+    """Servers, migration Jobs and CronJobs alike: a service's key from its own Secret only (no key shared between
+    services), the public keys from the ConfigMap all four read; compose passes the one ring from .env."""
+    signing, ring = env_name(SERVICES[service], "internal_signing_key"), env_name(SERVICES[service],
+                                                                                 "internal_public_keys")
+    checked = []
+    for path in sorted((K8S / "base" / service).glob("*.yaml")):
+        specs = [spec for doc in yaml.safe_load_all(path.read_text()) if (spec := pod_spec(doc))]
+        if not specs:
+            continue
+        env = {entry["name"]: entry for entry in specs[0]["containers"][0].get("env", [])}
+        assert env[signing]["valueFrom"] == {"secretKeyRef": {"name": f"twofold-{service}",
+                                                              "key": "internal-signing-key"}}, path.name
+        assert env[ring]["valueFrom"] == {"configMapKeyRef": {"name": "twofold-internal-keys",
+                                                              "key": "public-keys"}}, path.name
+        checked.append(path.name)
+    assert "deployment.yaml" in checked
+    assert compose_env(service)[ring] == "${TWOFOLD_INTERNAL_PUBLIC_KEYS:-}"
+    assert "# TWOFOLD_INTERNAL_PUBLIC_KEYS=" in (ROOT / ".env.example").read_text()

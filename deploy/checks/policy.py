@@ -18,6 +18,12 @@ import yaml
 
 # Settings whose value is a secret: never a literal in a manifest or in docker-compose.yml.
 SECRET_NAME = re.compile(r"(SECRET|PEPPER|_KEYS|_KEY|PASSWORD|DATABASE_URL)$")
+# ...except public keys (the ring of internal keys), which every service reads from one ConfigMap.
+PUBLIC_NAME = re.compile(r"_PUBLIC_KEYS$")
+
+
+def secret_name(name: str) -> bool:
+    return bool(SECRET_NAME.search(name)) and not PUBLIC_NAME.search(name)
 PREFIXES = {"auth": "AUTH", "registration": "REGISTRATION", "vault": "VAULT", "gateway": "GATEWAY"}
 
 
@@ -57,7 +63,7 @@ def check_rendering(name: str, docs: list[dict], report: Report) -> None:
     report.check(not by_kind.get("Secret"), name, "a Secret is defined in the manifests (keys belong outside them)")
     config = {k: v for cm in by_kind["ConfigMap"] for k, v in (cm.get("data") or {}).items()}
     for key in config:
-        report.check(not SECRET_NAME.search(key), name, f"secret setting {key} is in a ConfigMap")
+        report.check(not secret_name(key), name, f"secret setting {key} is in a ConfigMap")
 
     secret_refs: dict[str, dict[str, set]] = defaultdict(dict)  # service -> workload -> {(env, secret, key)}
     for doc in by_kind["Deployment"] + by_kind["Job"] + by_kind["CronJob"]:
@@ -87,7 +93,7 @@ def check_rendering(name: str, docs: list[dict], report: Report) -> None:
                              f"image {image!r} has no pinned tag")
                 for env in container.get("env", []):
                     ref = env.get("valueFrom", {}).get("secretKeyRef")
-                    if SECRET_NAME.search(env["name"]):
+                    if secret_name(env["name"]):
                         report.check(ref is not None, c_where, f"{env['name']} is not taken from a Secret")
                     if ref is not None:
                         refs.add((env["name"], ref["name"], ref["key"]))
@@ -148,7 +154,7 @@ def check_compose(root: Path, report: Report) -> None:
                      "only the gateway publishes a port")
         for entry in service.get("environment", []) if isinstance(service.get("environment"), list) else []:
             key, _, value = entry.partition("=")
-            if SECRET_NAME.search(key) and not key.endswith("DATABASE_URL"):
+            if secret_name(key) and not key.endswith("DATABASE_URL"):
                 report.check(value == "", f"{where}: {name}", f"{key} has a value here: secrets come from .env")
         for dependency in service.get("depends_on", {}):
             condition = service["depends_on"][dependency].get("condition")

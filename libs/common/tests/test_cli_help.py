@@ -68,3 +68,11 @@ def test_create_client_help_says_the_default_scopes() -> None:
     assert "default: setup, verify, status" in output, output
     for scope in ("admin", "setup", "status", "verify"):
         assert scope in output
+
+
+def test_the_internal_keygen_help_needs_no_service_and_imports_nothing_heavy() -> None:
+    output, probe = help_of("twofold_common.internal_keys", "keygen")
+    assert probe["code"] == 0, output
+    for name in ("gateway", "auth", "registration", "vault", "--kid", "INTERNAL_SIGNING_KEY", "INTERNAL_PUBLIC_KEYS"):
+        assert name in output, f"{name} missing from:\n{output}"
+    assert probe["imported"] == [], f"--help imported {probe['imported']}"

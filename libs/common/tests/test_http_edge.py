@@ -13,12 +13,12 @@ from twofold_common.db import Database
 from twofold_common.errors import NotFound, TooManyRequests, install_problem_handlers
 from twofold_common.draining import DrainingServer
 from twofold_common.http import Draining, RequestContextMiddleware
-from twofold_common.internal_auth import INTERNAL_AUTH_HEADER, InternalAuth, internal_caller
+from twofold_common.internal_auth import INTERNAL_AUTH_HEADER, internal_caller
+from twofold_common.testing.http import dev_internal_auth
 from twofold_common.testing.processes import free_port
 from twofold_common.testing.waiting import eventually
 
-SECRET = "x" * 40
-vault_auth = InternalAuth("vault", SECRET)
+vault_auth = dev_internal_auth("vault")
 
 
 class Body(BaseModel):
@@ -109,15 +109,18 @@ async def test_request_ids_are_echoed_or_made(client: httpx.AsyncClient) -> None
 
 async def test_internal_calls_need_a_token_for_this_service_from_an_allowed_caller(client: httpx.AsyncClient) -> None:
     assert (await client.get("/internal")).status_code == 401
-    auth_service = InternalAuth("auth", SECRET)
+    auth_service = dev_internal_auth("auth")
     ok = await client.get("/internal", headers={INTERNAL_AUTH_HEADER: auth_service.token_for("vault")})
     assert ok.status_code == 200 and ok.json() == {"caller": "auth"}
     wrong_audience = auth_service.token_for("registration")
     assert (await client.get("/internal", headers={INTERNAL_AUTH_HEADER: wrong_audience})).status_code == 401
-    gateway = InternalAuth("gateway", SECRET)
+    gateway = dev_internal_auth("gateway")
     assert (await client.get("/internal", headers={INTERNAL_AUTH_HEADER: gateway.token_for("vault")})).status_code == 403
-    forged = InternalAuth("auth", "y" * 40).token_for("vault")
-    assert (await client.get("/internal", headers={INTERNAL_AUTH_HEADER: forged})).status_code == 401
+    # the gateway's own valid key, claiming to be auth: the gateway may not, auth may
+    forged = dev_internal_auth("auth", key_of="gateway").token_for("vault")
+    refused = await client.get("/internal", headers={INTERNAL_AUTH_HEADER: forged})
+    assert refused.status_code == 401 and refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"].endswith("/internal-auth")
 
 
 @pytest.mark.parametrize("content_type, content", [

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from twofold_common.internal_auth import INTERNAL_AUTH_HEADER, InternalAuth
-from twofold_common.settings import DEV_INTERNAL_SECRET
+from twofold_common.internal_auth import INTERNAL_AUTH_HEADER
+from twofold_common.testing.http import dev_internal_auth
 
 FORGED = "198.51.100.66"
 
@@ -18,9 +18,11 @@ async def test_a_direct_caller_cannot_choose_the_address_auth_records(auth_stack
     user = await auth_stack.register()
     body = {"email": user.email, "password": user.password}
     await auth_stack.http.post("/api/auth/login", json=body, headers={"X-Forwarded-For": FORGED})
-    # an internal credential of another service, or a forged one, does not make the header believed either
-    vault_token = InternalAuth("vault", DEV_INTERNAL_SECRET).token_for("auth")
-    for credential in (vault_token, "not-a-token"):
+    # an internal credential of another service, one signed by another service that claims to be the gateway,
+    # or a forged one, does not make the header believed either
+    vault_token = dev_internal_auth("vault").token_for("auth")
+    as_gateway = dev_internal_auth("gateway", key_of="vault").token_for("auth")
+    for credential in (vault_token, as_gateway, "not-a-token"):
         await auth_stack.http.post("/api/auth/login", json=body,
                                    headers={"X-Forwarded-For": FORGED, INTERNAL_AUTH_HEADER: credential})
-    assert await login_audit_ips(auth_stack, user) == ["127.0.0.1"] * 3
+    assert await login_audit_ips(auth_stack, user) == ["127.0.0.1"] * 4

@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from twofold_common.internal_auth import InternalAuth
-from twofold_common.settings import DEV_INTERNAL_SECRET
-from twofold_common.testing.http import bearer
+from twofold_common.testing.http import bearer, dev_internal_auth
 from twofold_common.testing.inprocess import InProcessService
 from twofold_common.testing.processes import free_port
 
@@ -90,7 +88,7 @@ async def test_only_end_to_end_headers_cross_and_the_gateway_states_who_calls(pr
                     "x-twofold-client-id"):
         assert dropped not in headers, dropped
     # the gateway's own credential, not the caller's: with it the service believes x-forwarded-for
-    assert InternalAuth("registration", DEV_INTERNAL_SECRET).verify(headers["x-internal-auth"]) == "gateway"
+    assert dev_internal_auth("registration").verify(headers["x-internal-auth"]) == "gateway"
 
     assert answer.headers["x-kept"] == "yes"
     for dropped in ("keep-alive", "x-upstream-private", "proxy-authenticate"):

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from twofold_common.errors import NotFound, TooManyRequests
+from twofold_common.internal_keys import new_signing_key, public_keys_json
 from twofold_gateway.app import create_app
 from twofold_gateway.limits import TokenBuckets
 from twofold_gateway.proxy import caller_address, request_headers, response_headers
@@ -119,7 +120,9 @@ def test_a_revoked_session_is_remembered_for_one_token_lifetime() -> None:
 
 
 async def test_cors_for_the_listed_origins_only_and_hsts_in_production() -> None:
-    settings = GatewaySettings(environment="production", internal_auth_secret="s" * 40,
+    key = new_signing_key("gateway")
+    settings = GatewaySettings(environment="production", internal_signing_key=key.text,
+                               internal_public_keys=public_keys_json({"gateway": [key]}),
                                token_issuer="https://id.example.com", cors_origins=["https://app.example.com"])
     transport = httpx.ASGITransport(app=create_app(settings))  # the edge only: no lifespan, no services
     async with httpx.AsyncClient(transport=transport, base_url="https://gateway.test") as http:

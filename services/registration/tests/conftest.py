@@ -17,9 +17,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from twofold_common.internal_auth import CLIENT_ID_HEADER, INTERNAL_AUTH_HEADER, InternalAuth
-from twofold_common.settings import DEV_INTERNAL_SECRET
-from twofold_common.testing.http import client_of
+from twofold_common.internal_auth import CLIENT_ID_HEADER, INTERNAL_AUTH_HEADER
+from twofold_common.testing.http import client_of, dev_internal_auth
 from twofold_common.testing.inprocess import InProcessStack
 from twofold_common.testing.plugin import stack_fixtures
 from twofold_common.testing.provider import SimpleTotp
@@ -49,7 +48,7 @@ class Flow:
 
     def as_app(self, client_id: str, service: str = "registration") -> dict[str, str]:
         """The headers the gateway adds after checking an app's API key."""
-        return {INTERNAL_AUTH_HEADER: InternalAuth("gateway", DEV_INTERNAL_SECRET).token_for(service),
+        return {INTERNAL_AUTH_HEADER: dev_internal_auth("gateway").token_for(service),
                 CLIENT_ID_HEADER: client_id}
 
     async def follow(self, url: str, **headers: str) -> httpx.Response:

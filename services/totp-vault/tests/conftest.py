@@ -25,12 +25,9 @@ import pytest
 from twofold_common.db import to_libpq_url
 from twofold_common.internal_auth import InternalAuth
 from twofold_common.testing.infra import Infra
-from twofold_common.testing.http import signed_client
+from twofold_common.testing.http import dev_internal_auth, signed_client
 from twofold_common.testing.inprocess import InProcessService
 from twofold_common.testing.processes import free_port
-
-INTERNAL_SECRET = "vault-tests-internal-secret-0123456789abcdef"
-
 
 def key_ring(**keys: bytes) -> str:
     return json.dumps({key_id: base64.b64encode(key).decode() for key_id, key in keys.items()})
@@ -60,9 +57,10 @@ class Vault:
         self.process = process
         self.database_url = database_url
 
-    def client(self, caller: str = "auth", secret: str = INTERNAL_SECRET) -> httpx.AsyncClient:
-        """An HTTP client signing its calls as ``caller`` (the way services call each other)."""
-        return signed_client(InternalAuth(caller, secret), "vault", self.process.url)
+    def client(self, caller: str = "auth", signer: InternalAuth | None = None) -> httpx.AsyncClient:
+        """An HTTP client signing its calls as ``caller`` with its development key (the way services call each
+        other), or as ``signer`` says."""
+        return signed_client(signer or dev_internal_auth(caller), "vault", self.process.url)
 
     async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
         conn = await asyncpg.connect(to_libpq_url(self.database_url))
@@ -95,7 +93,7 @@ def vault_service(infra: Infra, database_url: str, name: str = "vault", **settin
     """A vault in the test's process (not started); ``settings`` are VAULT_* variables without the prefix."""
     port = free_port()
     env = {"VAULT_PORT": str(port), "VAULT_DATABASE_URL": database_url,
-           "VAULT_KAFKA_BOOTSTRAP": infra.kafka_bootstrap, "VAULT_INTERNAL_AUTH_SECRET": INTERNAL_SECRET,
+           "VAULT_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
            # its own consumer group: an event is handled by this vault, never by another test's
            "VAULT_CONSUMER_GROUP": f"test-vault-{uuid.uuid4().hex[:8]}",
            **{f"VAULT_{key.upper()}": value for key, value in settings.items()}}

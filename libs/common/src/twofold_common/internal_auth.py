@@ -1,9 +1,12 @@
 """Authentication of internal service-to-service calls.
 
-A caller signs a short-lived JWT (HS256, the internal secret every service
-shares) naming itself (``iss``) and the service it calls (``aud``).  The
-callee accepts only callers it lists.  A token minted for the vault cannot be
-replayed against auth, and one minute bounds any replay.
+A caller signs a short-lived JWT (EdDSA, with its own Ed25519 key, whose id is
+the ``kid`` header) naming itself (``iss``) and the service it calls (``aud``).
+The callee checks the signature only against the public keys its ring lists for
+the service named in ``iss``, so no service can speak as another, then accepts
+only callers it lists.  A token minted for the vault cannot be replayed against
+auth, and one minute bounds any replay.  Key formats and the development keys:
+``internal_keys.py``.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import Depends, Header
 
 from .errors import Forbidden, Unauthorized
+from .internal_keys import PublicKeys, SigningKey
 from .peer import PeerClient
 
 INTERNAL_AUTH_HEADER = "X-Internal-Auth"
@@ -22,14 +27,20 @@ INTERNAL_AUTH_HEADER = "X-Internal-Auth"
 # together with the gateway's internal token.
 CLIENT_ID_HEADER = "X-Twofold-Client-Id"
 TOKEN_LIFETIME_SECONDS = 60
-_ALGORITHM = "HS256"
+LEEWAY_SECONDS = 5
+_ALGORITHM = "EdDSA"
+# Verified tokens remembered (callers reuse a token for most of its minute); past this many, forgotten.
+_VERIFIED_CACHE_SIZE = 1024
 
 
 class InternalAuth:
-    def __init__(self, service: str, secret: str) -> None:
+    def __init__(self, service: str, signing_key: SigningKey, public_keys: PublicKeys) -> None:
         self.service = service
-        self._secret = secret
+        self._signing_key = signing_key
+        self._public_keys = public_keys
         self._cache: dict[str, tuple[float, str]] = {}
+        # token -> (exp, caller): checking an Ed25519 signature takes about 0.1 ms, on every internal request
+        self._verified: dict[str, tuple[float, str]] = {}
 
     def token_for(self, audience: str) -> str:
         """A token for calls to ``audience``, reused until 10 s before it expires."""
@@ -40,22 +51,37 @@ class InternalAuth:
         expires = now + TOKEN_LIFETIME_SECONDS
         token = jwt.encode(
             {"iss": self.service, "aud": audience, "iat": int(now), "exp": int(expires)},
-            self._secret,
+            self._signing_key.private_key,
             algorithm=_ALGORITHM,
+            headers={"kid": self._signing_key.kid},
         )
         self._cache[audience] = (expires, token)
         return token
 
     def verify(self, token: str) -> str:
         """Return the calling service's name, or raise ``Unauthorized``."""
+        known = self._verified.get(token)
+        if known and known[0] + LEEWAY_SECONDS > time.time():
+            return known[1]
         try:
-            claims = jwt.decode(
-                token, self._secret, algorithms=[_ALGORITHM], audience=self.service,
-                options={"require": ["iss", "aud", "exp", "iat"]}, leeway=5,
-            )
+            claims = jwt.decode(token, self._key_of(token), algorithms=[_ALGORITHM], audience=self.service,
+                                options={"require": ["iss", "aud", "exp", "iat"]}, leeway=LEEWAY_SECONDS)
         except jwt.PyJWTError:
             raise Unauthorized("Invalid internal credentials.", code="internal-auth") from None
+        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (float(claims["exp"]), str(claims["iss"]))
         return str(claims["iss"])
+
+    def _key_of(self, token: str) -> Ed25519PublicKey:
+        """The key of the ``kid`` the token names, among those of the service it claims to come from: a key
+        of another service never vouches for this one."""
+        kid = jwt.get_unverified_header(token).get("kid")
+        issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        key = self._public_keys.get(issuer, {}).get(kid) if isinstance(issuer, str) and isinstance(kid, str) else None
+        if key is None:
+            raise jwt.InvalidKeyError("no such key of this issuer")
+        return key
 
     def client(self, audience: str, base_url: str, *, timeout: float = 5.0) -> PeerClient:
         """A client of service ``audience`` whose every call carries a fresh token for it."""

@@ -201,7 +201,7 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime(
             settings=settings,
-            internal_auth=InternalAuth(service, settings.internal_auth_secret.get_secret_value()),
+            internal_auth=InternalAuth(service, settings.internal_key(), settings.internal_key_ring()),
             producer=ProducerHolder(settings.kafka_bootstrap, client_id=service),
         )
         app.state.runtime = runtime

@@ -2,9 +2,10 @@
 
 Each service subclasses :class:`ServiceSettings` with its own ``env_prefix``
 (``AUTH_``, ``VAULT_``...).  In production the settings refuse to load when
-the database URL is missing or a secret is empty, too short or one of the
-development defaults: seed 003's lesson is that a service which quietly falls
-back to a default is worse than one that does not start.
+the database URL is missing, a secret is empty, too short or one of the
+development defaults, or an internal key is a development one: seed 003's
+lesson is that a service which quietly falls back to a default is worse than
+one that does not start.
 """
 
 from __future__ import annotations
@@ -14,8 +15,18 @@ from typing import ClassVar, Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .internal_keys import (
+    KeyFormatError,
+    PublicKeys,
+    SigningKey,
+    dev_public_keys,
+    dev_signing_key,
+    is_development_key,
+    parse_public_keys,
+    parse_signing_key,
+)
+
 # Development defaults are public: they are in this file.  Production refuses them.
-DEV_INTERNAL_SECRET = "dev-internal-secret-change-me-0123456789"
 DEV_DATABASE_PASSWORD = "twofold-dev"
 MIN_SECRET_LENGTH = 32
 
@@ -29,7 +40,7 @@ class ServiceSettings(BaseSettings):
 
     service_name: ClassVar[str] = "service"
     # Names of the SecretStr fields that production checks, per subclass.
-    secret_fields: ClassVar[tuple[str, ...]] = ("internal_auth_secret",)
+    secret_fields: ClassVar[tuple[str, ...]] = ()
     # Names of public URL fields that must be https in production.
     public_url_fields: ClassVar[tuple[str, ...]] = ()
 
@@ -55,7 +66,10 @@ class ServiceSettings(BaseSettings):
     processed_events_retention_hours: float = Field(default=720.0, gt=0)
     event_retention_interval_seconds: float = Field(default=300.0, gt=0)
 
-    internal_auth_secret: SecretStr = SecretStr(DEV_INTERNAL_SECRET)
+    # Calls between services (internal_keys.py has the formats): this service's own signing key, and every
+    # service's public keys. Empty: the development keys, which production refuses.
+    internal_signing_key: SecretStr = SecretStr("")
+    internal_public_keys: str = ""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # on SIGTERM: first drain this long (still serving, not ready, closing connections: draining.py), then
     # stop, letting requests in flight finish within the grace
@@ -71,6 +85,7 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> ServiceSettings:
+        self._check_internal_keys()
         if self.processed_events_retention_hours < self.kafka_topic_retention_hours:
             # a handled event's id must outlive every copy Kafka can still deliver, or a replay handles it again
             raise SettingsError(f"{self.env_name('processed_events_retention_hours')} must be at least "
@@ -101,6 +116,38 @@ class ServiceSettings(BaseSettings):
             if not str(url).startswith("https://"):
                 raise SettingsError(f"{self.env_name(field)} must be an https:// URL in production")
         return self
+
+    def _check_internal_keys(self) -> None:
+        """A malformed key stops the start in every environment: the calls would all be refused later."""
+        for field, read in (("internal_signing_key", self.internal_key),
+                            ("internal_public_keys", self.internal_key_ring)):
+            try:
+                read()
+            except KeyFormatError as exc:
+                raise SettingsError(f"{self.env_name(field)}: {exc}") from None
+        if not self.production:
+            return
+        if not self.internal_signing_key.get_secret_value().strip():
+            raise SettingsError(f"{self.env_name('internal_signing_key')} must be set in production, to this "
+                                "service's own key (python -m twofold_common.internal_keys keygen)")
+        if is_development_key(self.internal_key().private_key):
+            raise SettingsError(f"{self.env_name('internal_signing_key')} is a development key; production "
+                                "needs its own")
+        if not self.internal_public_keys.strip():
+            raise SettingsError(f"{self.env_name('internal_public_keys')} must be set in production (the default "
+                                "holds the development keys)")
+        if any(is_development_key(key) for keys in self.internal_key_ring().values() for key in keys.values()):
+            raise SettingsError(f"{self.env_name('internal_public_keys')} holds a development key: anyone could "
+                                "sign as that service")
+
+    def internal_key(self) -> SigningKey:
+        """This service's key for the calls it makes; its development key when the setting is empty."""
+        text = self.internal_signing_key.get_secret_value()
+        return parse_signing_key(text) if text.strip() else dev_signing_key(self.service_name)
+
+    def internal_key_ring(self) -> PublicKeys:
+        """The public keys that vouch for callers; the four development keys when the setting is empty."""
+        return parse_public_keys(self.internal_public_keys) if self.internal_public_keys.strip() else dev_public_keys()
 
     def _needs_database(self) -> bool:
         return True

@@ -14,7 +14,7 @@ class AuthSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
 
     service_name: ClassVar[str] = "auth"
-    secret_fields: ClassVar[tuple[str, ...]] = ("internal_auth_secret", "token_pepper")
+    secret_fields: ClassVar[tuple[str, ...]] = (*ServiceSettings.secret_fields, "token_pepper")
     public_url_fields: ClassVar[tuple[str, ...]] = ("issuer",)
     port: int = 8001
 

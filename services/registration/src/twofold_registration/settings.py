@@ -15,7 +15,7 @@ class RegistrationSettings(ServiceSettings):
 
     service_name: ClassVar[str] = "registration"
     public_url_fields: ClassVar[tuple[str, ...]] = ("callback_url", "provider_base_url")
-    secret_fields: ClassVar[tuple[str, ...]] = ("internal_auth_secret", "seed_pickup_key")
+    secret_fields: ClassVar[tuple[str, ...]] = (*ServiceSettings.secret_fields, "seed_pickup_key")
     port: int = 8002
 
     auth_url: str = "http://127.0.0.1:8001"

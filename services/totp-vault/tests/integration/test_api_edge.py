@@ -8,6 +8,8 @@ import httpx
 import pytest
 
 from twofold_common.internal_auth import INTERNAL_AUTH_HEADER, InternalAuth
+from twofold_common.internal_keys import new_signing_key, public_keys_json
+from twofold_common.testing.http import dev_internal_auth
 
 SEED_ID = str(uuid.uuid4())
 STORE = {"subject": "s", "seed": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "code": "123456", "provider": "legitate",
@@ -41,11 +43,30 @@ async def test_every_route_needs_a_token_from_its_caller(vault, method: str, pat
                                                          allowed: str) -> None:
     async with httpx.AsyncClient(base_url=vault.process.url) as http:
         assert_problem(await http.request(method, path, json=body), 401, "internal-auth")
-        forged = InternalAuth(allowed.split()[0], "not-the-shared-secret-0123456789abcdef").token_for("vault")
-        assert_problem(await http.request(method, path, json=body, headers={INTERNAL_AUTH_HEADER: forged}), 401)
+        # the gateway's real key in a token that claims to come from the allowed caller
+        forged = dev_internal_auth(allowed.split()[0], key_of="gateway").token_for("vault")
+        assert_problem(await http.request(method, path, json=body, headers={INTERNAL_AUTH_HEADER: forged}), 401,
+                       "internal-auth")
     for caller in {"auth", "registration", "gateway"} - set(allowed.split()):
         async with vault.client(caller) as http:
             assert_problem(await http.request(method, path, json=body), 403, "internal-auth")
+
+
+async def test_a_callers_new_key_works_beside_the_old_one_until_the_old_one_leaves_the_ring(start_vault) -> None:
+    """Rotation of auth's key: the vault's ring lists old and new while auth's replicas switch, then the new
+    one only."""
+    old, new = new_signing_key("auth", "auth-old"), new_signing_key("auth", "auth-new")
+    before, after = InternalAuth("auth", old, {}), InternalAuth("auth", new, {})
+    path = "/internal/subjects/s/authenticators"
+    both = await start_vault("vault-both", internal_public_keys=public_keys_json({"auth": [old, new]}))
+    for signer in (before, after):
+        async with both.client(signer=signer) as http:
+            assert (await http.get(path)).status_code == 200
+    only_new = await start_vault("vault-new", internal_public_keys=public_keys_json({"auth": [new]}))
+    async with only_new.client(signer=after) as http:
+        assert (await http.get(path)).status_code == 200
+    async with only_new.client(signer=before) as http:
+        assert_problem(await http.get(path), 401, "internal-auth")
 
 
 @pytest.mark.parametrize(("path", "body"), [

@@ -9,11 +9,14 @@ import sys
 import pytest
 from pydantic import ValidationError
 
+from twofold_common.internal_keys import new_signing_key, public_keys_json
 from twofold_vault.settings import DEV_ENCRYPTION_KEYS, DEV_KEY, VaultSettings
 
-STRONG = "s" * 48
+INTERNAL_KEY = new_signing_key("vault")
 PRODUCTION = {"VAULT_ENVIRONMENT": "production", "VAULT_DATABASE_URL": "postgresql://vault:pw@db/vault",
-              "VAULT_INTERNAL_AUTH_SECRET": STRONG, "VAULT_RECOVERY_CODE_PEPPER": "p" * 48}
+              "VAULT_INTERNAL_SIGNING_KEY": INTERNAL_KEY.text,
+              "VAULT_INTERNAL_PUBLIC_KEYS": public_keys_json({"vault": [INTERNAL_KEY]}),
+              "VAULT_RECOVERY_CODE_PEPPER": "p" * 48}
 
 
 def ring(**keys: bytes) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from ..internal_auth import INTERNAL_AUTH_HEADER, InternalAuth
+from ..internal_keys import dev_public_keys, dev_signing_key
 from .inprocess import InProcessService
 from .processes import ServiceProcess
 
@@ -19,6 +20,13 @@ def client_of(service: InProcessService | ServiceProcess) -> httpx.AsyncClient:
     if isinstance(service, InProcessService):
         return service.client()
     return httpx.AsyncClient(base_url=service.url, timeout=30)
+
+
+def dev_internal_auth(service: str, *, key_of: str | None = None) -> InternalAuth:
+    """The ``InternalAuth`` a service holds with the development settings: its key, the development ring.
+
+    ``key_of`` signs with that other service's key instead: a forgery, which every receiver must refuse."""
+    return InternalAuth(service, dev_signing_key(key_of or service), dev_public_keys())
 
 
 def signed_client(caller: InternalAuth, audience: str, base_url: str) -> httpx.AsyncClient:
