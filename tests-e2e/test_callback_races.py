@@ -67,9 +67,6 @@ async def test_a_registration_killed_between_the_vaults_commit_and_its_own_compl
     assert len(answer.json()["recoveryCodes"]) == 10
     seeds = await system.sql("vault", "SELECT external_seed_id, status FROM seeds WHERE subject = $1", person.user_id)
     assert [(s["external_seed_id"], s["status"]) for s in seeds] == [(person.enrollment.seed_id, "active")]
-    await eventually(lambda: _login_is(system, person, "2fa_required"))
+    await eventually(lambda: system.login_is(person, "2fa_required"))
     await system.sign_in(person)
 
-
-async def _login_is(system, person, status: str) -> bool:
-    return (await system.login(person)).json().get("status") == status

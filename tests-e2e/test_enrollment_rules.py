@@ -31,7 +31,7 @@ async def _login_status(system, person, status: str) -> dict | None:
 
 async def _sign_in_with(system, person, code: str) -> int:
     challenge = (await system.login(person)).json()["challengeToken"]
-    answer = await system.api.post("/api/auth/login/2fa", json={"challengeToken": challenge, "code": code})
+    answer = await system.http.post("/api/auth/login/2fa", json={"challengeToken": challenge, "code": code})
     return answer.status_code
 
 
@@ -42,13 +42,13 @@ async def test_a_setup_token_opens_setup_only_until_an_enrollment_completes(syst
     second = (await system.setup(person, provider="native")).json()
     first_totp, second_totp = _totp(first), _totp(second)
 
-    confirmed = await system.api.post("/api/auth/setup-2fa/confirm", json={
+    confirmed = await system.http.post("/api/auth/setup-2fa/confirm", json={
         "registrationToken": first["registrationToken"], "code": _code(first_totp)})
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["status"] == "completed"
     assert len(confirmed.json()["recoveryCodes"]) == 10  # issued with the first enrollment, shown once
 
-    late = await system.api.post("/api/auth/setup-2fa/confirm", json={
+    late = await system.http.post("/api/auth/setup-2fa/confirm", json={
         "registrationToken": second["registrationToken"], "code": _code(second_totp)})
     assert late.status_code == 409 and late.json()["type"].endswith("/already-enrolled"), late.text
     for provider in ("legitate", "native"):
@@ -58,9 +58,9 @@ async def test_a_setup_token_opens_setup_only_until_an_enrollment_completes(syst
     await eventually(lambda: _login_status(system, person, "2fa_required"))
     assert await _sign_in_with(system, person, _code(second_totp, ahead=1)) == 401
     challenge = (await system.login(person)).json()["challengeToken"]
-    tokens = (await system.api.post("/api/auth/login/2fa", json={
+    tokens = (await system.http.post("/api/auth/login/2fa", json={
         "challengeToken": challenge, "code": _code(first_totp, ahead=1)})).json()
-    status = (await system.api.get("/api/auth/2fa/status", headers=bearer(tokens["accessToken"]))).json()
+    status = (await system.http.get("/api/auth/2fa/status", headers=bearer(tokens["accessToken"]))).json()
     assert [(a["seedId"], a["provider"]) for a in status["authenticators"]] == [(status["seedId"], "native")]
     assert status["recoveryCodesRemaining"] == 10
 
@@ -70,25 +70,25 @@ async def test_a_session_alone_cannot_add_an_authenticator_and_replacing_needs_a
     tokens = await system.sign_in(person)
     access = bearer(tokens["accessToken"])
 
-    stolen = await system.api.post("/api/auth/setup-2fa", json={}, headers=access)
+    stolen = await system.http.post("/api/auth/setup-2fa", json={}, headers=access)
     assert stolen.status_code == 403 and stolen.json()["type"].endswith("/setup-token-required"), stolen.text
-    guessed = await system.api.post("/api/auth/2fa/re-enroll", headers=access, json={"code": person.wrong_code()})
+    guessed = await system.http.post("/api/auth/2fa/re-enroll", headers=access, json={"code": person.wrong_code()})
     assert guessed.status_code == 401
 
-    reenroll = await system.api.post("/api/auth/2fa/re-enroll", headers=access, json={"code": await person.code()})
+    reenroll = await system.http.post("/api/auth/2fa/re-enroll", headers=access, json={"code": await person.code()})
     assert reenroll.status_code == 200, reenroll.text
-    started = await system.api.post("/api/auth/setup-2fa", json={"provider": "native"},
+    started = await system.http.post("/api/auth/setup-2fa", json={"provider": "native"},
                                     headers=bearer(reenroll.json()["setupToken"]))
     assert started.status_code == 201, started.text
     new_totp = _totp(started.json())
     old_code = await person.code()  # the old authenticator works until the new one is confirmed
-    confirmed = await system.api.post("/api/auth/setup-2fa/confirm", json={
+    confirmed = await system.http.post("/api/auth/setup-2fa/confirm", json={
         "registrationToken": started.json()["registrationToken"], "code": _code(new_totp)})
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["recoveryCodes"] is None  # the account keeps its recovery codes
 
     async def replaced() -> dict | None:
-        status = (await system.api.get("/api/auth/2fa/status", headers=access)).json()
+        status = (await system.http.get("/api/auth/2fa/status", headers=access)).json()
         return status if status["authenticators"][0]["provider"] == "native" else None
 
     status = await eventually(replaced)
@@ -102,7 +102,7 @@ async def test_recovery_codes_come_with_the_providers_enrollment_and_each_use_is
     person = await system.register()
     started = (await system.setup(person)).json()
     callback, person.enrollment = system.provider.accept(started["deepLink"])
-    page = await system.api.get(callback[len(system.gateway.url):], headers={"Accept": "text/html"})
+    page = await system.http.get(callback[len(system.gateway.url):], headers={"Accept": "text/html"})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert page.headers["cache-control"] == "no-store"
     codes = [line.split("<code>")[1].split("</code>")[0] for line in page.text.split("<li>")[1:]]
@@ -112,13 +112,13 @@ async def test_recovery_codes_come_with_the_providers_enrollment_and_each_use_is
     # the provider made this seed: the login says so and links to it
     assert login["authenticator"] == "legitate"
     assert login["deepLink"].endswith(f"seedId={person.enrollment.seed_id}")
-    used = await system.api.post("/api/auth/login/2fa", json={"challengeToken": login["challengeToken"],
+    used = await system.http.post("/api/auth/login/2fa", json={"challengeToken": login["challengeToken"],
                                                               "recoveryCode": codes[0]})
     assert used.status_code == 200, used.text
     access = bearer(used.json()["accessToken"])
-    status = (await system.api.get("/api/auth/2fa/status", headers=access)).json()
+    status = (await system.http.get("/api/auth/2fa/status", headers=access)).json()
     assert status["recoveryCodesRemaining"] == 9
-    entries = (await system.api.get("/api/auth/audit", headers=access)).json()["entries"]
+    entries = (await system.http.get("/api/auth/audit", headers=access)).json()["entries"]
     assert [e["details"] for e in entries if e["action"] == "login.second_factor"] == [
         {"method": "recovery_code", "recovery_codes_left": "9"}]
     events = await system.sql("vault", "SELECT event_type FROM outbox_events WHERE event_type LIKE 'recovery%'")
@@ -128,7 +128,7 @@ async def test_recovery_codes_come_with_the_providers_enrollment_and_each_use_is
 async def test_a_native_authenticator_gets_no_provider_deep_link(system) -> None:
     person = await system.register()
     started = (await system.setup(person, provider="native")).json()
-    confirmed = await system.api.post("/api/auth/setup-2fa/confirm", json={
+    confirmed = await system.http.post("/api/auth/setup-2fa/confirm", json={
         "registrationToken": started["registrationToken"], "code": _code(_totp(started))})
     assert confirmed.status_code == 200
     login = await eventually(lambda: _login_status(system, person, "2fa_required"))
@@ -143,14 +143,14 @@ async def test_native_confirmation_takes_five_codes_per_window(system) -> None:
     wrong = next(c for c in (f"{n:06d}" for n in range(10**6))
                  if c not in {_code(totp, d) for d in (-1, 0, 1)})
     for _ in range(5):
-        refused = await system.api.post("/api/auth/setup-2fa/confirm", json={
+        refused = await system.http.post("/api/auth/setup-2fa/confirm", json={
             "registrationToken": started["registrationToken"], "code": wrong})
         assert refused.status_code == 400 and refused.json()["type"].endswith("/code-mismatch"), refused.text
-    limited = await system.api.post("/api/auth/setup-2fa/confirm", json={
+    limited = await system.http.post("/api/auth/setup-2fa/confirm", json={
         "registrationToken": started["registrationToken"], "code": _code(totp)})
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0, limited.text
     # parallel tries cannot pass the limit either: a fresh registration, 20 codes at once
     other = (await system.setup(person, provider="native")).json()
-    answers = await asyncio.gather(*(system.api.post("/api/auth/setup-2fa/confirm", json={
+    answers = await asyncio.gather(*(system.http.post("/api/auth/setup-2fa/confirm", json={
         "registrationToken": other["registrationToken"], "code": wrong}) for _ in range(20)))
     assert sorted(a.status_code for a in answers) == [400] * 5 + [429] * 15

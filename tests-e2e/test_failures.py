@@ -41,10 +41,10 @@ async def test_a_broker_outage_during_completion_and_logins_loses_nothing_and_do
         completed = await system.browse(callback)
         assert completed.status_code == 200  # the person is answered at once; the event waits in the outbox
         challenge = (await system.login(active)).json()["challengeToken"]
-        failed = await system.api.post("/api/auth/login/2fa", json={"challengeToken": challenge,
+        failed = await system.http.post("/api/auth/login/2fa", json={"challengeToken": challenge,
                                                                     "code": active.wrong_code()})
         assert failed.status_code == 401
-        signed_in = await system.api.post("/api/auth/login/2fa", json={"challengeToken": challenge,
+        signed_in = await system.http.post("/api/auth/login/2fa", json={"challengeToken": challenge,
                                                                        "code": await active.code()})
         assert signed_in.status_code == 200  # logins do not need the broker
         assert (await system.login(newcomer)).json()["status"] == "2fa_setup_required"
@@ -84,7 +84,7 @@ async def test_a_service_killed_mid_flow_resumes_where_it_was(system, victim: st
     assert (await system.browse(callback)).status_code == 200
     await eventually(lambda: _login_status(system, person, "2fa_required"), timeout=60)
     tokens = await system.sign_in(person)
-    assert (await system.api.post("/api/auth/token/refresh",
+    assert (await system.http.post("/api/auth/token/refresh",
                                   json={"refreshToken": tokens["refreshToken"]})).status_code == 200
 
 
@@ -105,7 +105,7 @@ async def test_a_totp_code_is_accepted_once(system) -> None:
     code = await person.code()
     first = (await system.login(person)).json()["challengeToken"]
     second = (await system.login(person)).json()["challengeToken"]
-    answers = await asyncio.gather(*(system.api.post("/api/auth/login/2fa", json={"challengeToken": c, "code": code})
+    answers = await asyncio.gather(*(system.http.post("/api/auth/login/2fa", json={"challengeToken": c, "code": code})
                                      for c in (first, second)))
     assert sorted(a.status_code for a in answers) == [200, 401]
 
@@ -117,7 +117,7 @@ async def test_parallel_brute_force_on_one_account_gets_at_most_five_guesses(sys
     shown = {person.enrollment.code_at(person.enrollment.current_step() + d) for d in range(-4, 6)}
     guesses = [c for c in (f"{(i * 7919) % 1000000:06d}" for i in range(1, 40)) if c not in shown][:20]
     answers = await asyncio.gather(*(
-        system.api.post("/api/auth/login/2fa", json={"challengeToken": challenges[i % 4], "code": guess})
+        system.http.post("/api/auth/login/2fa", json={"challengeToken": challenges[i % 4], "code": guess})
         for i, guess in enumerate(guesses)
     ))
     # exactly five guesses evaluated and refused, every other one refused unevaluated: no 5xx, no fewer tries
@@ -133,7 +133,7 @@ async def test_open_redirects_through_callback_url_are_refused(system) -> None:
     key = (app["clientId"], app["clientSecret"])
     for url in ("https://evil.example.com/cb", "https://app.example.com.evil.io/cb", "https://app.example.com/cb/x",
                 "https://app.example.com/cb?next=https://evil.io", "//evil.io/cb", "javascript:alert(1)"):
-        refused = await system.api.post("/api/v1/setup", auth=key, json={"account": "a", "callbackUrl": url})
+        refused = await system.http.post("/api/v1/setup", auth=key, json={"account": "a", "callbackUrl": url})
         assert refused.status_code == 403, url
     person = await system.register()
     first_party = await system.setup(person, callbackUrl="https://evil.example.com/cb")
@@ -143,18 +143,18 @@ async def test_open_redirects_through_callback_url_are_refused(system) -> None:
 async def test_a_session_token_after_logout_and_a_reused_refresh_token_are_refused(system) -> None:
     person = await system.enroll(await system.register())
     tokens = await system.sign_in(person)
-    assert (await system.api.post("/api/auth/logout", headers=bearer(tokens["accessToken"]))).status_code == 204
-    assert (await system.api.get("/api/auth/sessions", headers=bearer(tokens["accessToken"]))).status_code == 401
+    assert (await system.http.post("/api/auth/logout", headers=bearer(tokens["accessToken"]))).status_code == 204
+    assert (await system.http.get("/api/auth/sessions", headers=bearer(tokens["accessToken"]))).status_code == 401
 
     other = await system.sign_in(person)
-    rotated = (await system.api.post("/api/auth/token/refresh", json={"refreshToken": other["refreshToken"]})).json()
-    reused = await system.api.post("/api/auth/token/refresh", json={"refreshToken": other["refreshToken"]})
+    rotated = (await system.http.post("/api/auth/token/refresh", json={"refreshToken": other["refreshToken"]})).json()
+    reused = await system.http.post("/api/auth/token/refresh", json={"refreshToken": other["refreshToken"]})
     assert reused.status_code == 401
     # the reuse ended the session: the rotated pair is dead as well
-    assert (await system.api.post("/api/auth/token/refresh",
+    assert (await system.http.post("/api/auth/token/refresh",
                                   json={"refreshToken": rotated["refreshToken"]})).status_code == 401
     await eventually(lambda: _refused(system, rotated["accessToken"]))
 
 
 async def _refused(system, access_token: str) -> bool:
-    return (await system.api.get("/api/auth/sessions", headers=bearer(access_token))).status_code == 401
+    return (await system.http.get("/api/auth/sessions", headers=bearer(access_token))).status_code == 401

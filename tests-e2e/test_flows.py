@@ -18,7 +18,7 @@ async def test_first_party_register_enroll_login_refresh_sessions_logout(system)
     assert (await system.login(person)).json()["status"] == "2fa_setup_required"
     for method, path in [("GET", "/api/auth/sessions"), ("GET", "/api/auth/2fa/status"),
                          ("POST", "/api/auth/logout"), ("GET", "/api/auth/audit")]:
-        refused = await system.api.request(method, path, headers=bearer(person.setup_token))
+        refused = await system.http.request(method, path, headers=bearer(person.setup_token))
         assert refused.status_code == 403, (path, refused.text)
 
     started = await system.setup(person)
@@ -29,18 +29,18 @@ async def test_first_party_register_enroll_login_refresh_sessions_logout(system)
     login = await eventually(lambda: _json_if(system.login(person), "status", "2fa_required"))
     assert login["totpSeedId"] == person.enrollment.seed_id
     assert login["deepLink"].endswith(f"seedId={person.enrollment.seed_id}")
-    answer = await system.api.post("/api/auth/login/2fa", json={"challengeToken": login["challengeToken"],
+    answer = await system.http.post("/api/auth/login/2fa", json={"challengeToken": login["challengeToken"],
                                                                 "code": await person.code()})
     assert answer.status_code == 200
     tokens = answer.json()
-    refreshed = await system.api.post("/api/auth/token/refresh", json={"refreshToken": tokens["refreshToken"]})
+    refreshed = await system.http.post("/api/auth/token/refresh", json={"refreshToken": tokens["refreshToken"]})
     assert refreshed.status_code == 200
     tokens = refreshed.json()
-    sessions = await system.api.get("/api/auth/sessions", headers=bearer(tokens["accessToken"]))
+    sessions = await system.http.get("/api/auth/sessions", headers=bearer(tokens["accessToken"]))
     assert [s["id"] for s in sessions.json()["sessions"]] == [tokens["sessionId"]]
-    assert (await system.api.post("/api/auth/logout", headers=bearer(tokens["accessToken"]))).status_code == 204
+    assert (await system.http.post("/api/auth/logout", headers=bearer(tokens["accessToken"]))).status_code == 204
     after = await eventually(lambda: _status_if(
-        system.api.get("/api/auth/sessions", headers=bearer(tokens["accessToken"])), 401))
+        system.http.get("/api/auth/sessions", headers=bearer(tokens["accessToken"])), 401))
     assert after.headers["content-type"] == "application/problem+json"
 
 
@@ -61,12 +61,12 @@ async def test_native_enrollment_from_the_otpauth_uri(system) -> None:
     body = started.json()
     assert "<svg" in body["qrSvg"]
     totp = pyotp.parse_uri(body["otpauthUri"])
-    confirmed = await system.api.post("/api/auth/setup-2fa/confirm", json={
+    confirmed = await system.http.post("/api/auth/setup-2fa/confirm", json={
         "registrationToken": body["registrationToken"], "code": totp.now()})
     assert confirmed.status_code == 200 and confirmed.json()["status"] == "completed"
     login = await eventually(lambda: _json_if(system.login(person), "status", "2fa_required"))
     step = int(__import__("time").time()) // totp.interval + 1
-    answer = await system.api.post("/api/auth/login/2fa", json={
+    answer = await system.http.post("/api/auth/login/2fa", json={
         "challengeToken": login["challengeToken"], "code": totp.at(step * totp.interval)})
     assert answer.status_code == 200, answer.text
 
@@ -91,7 +91,7 @@ async def test_the_provider_declines_and_the_account_stays_unusable(system) -> N
 async def test_a_third_party_app_enrolls_its_user_and_verifies_codes_through_the_api(system) -> None:
     app = system.create_app("--callback-url", "https://app.example.com/2fa/done")
     key = (app["clientId"], app["clientSecret"])
-    started = await system.api.post("/api/v1/setup", auth=key, json={
+    started = await system.http.post("/api/v1/setup", auth=key, json={
         "account": "acct-9", "email": "nine@example.com", "callbackUrl": "https://app.example.com/2fa/done"})
     assert started.status_code == 201, started.text
     token = started.json()["registrationToken"]
@@ -103,14 +103,14 @@ async def test_a_third_party_app_enrolls_its_user_and_verifies_codes_through_the
     params = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
     assert redirect_signature.verify(app["clientSecret"], params) and params["seedId"] == enrollment.seed_id
 
-    status = await system.api.get(f"/api/v1/registrations/{token}", auth=key)
+    status = await system.http.get(f"/api/v1/registrations/{token}", auth=key)
     assert status.status_code == 200 and status.json()["status"] == "completed"
     code = enrollment.code_at(enrollment.current_step() + 1)
-    verdict = await system.api.post("/api/v1/verify", auth=key, json={"account": "acct-9", "code": code})
+    verdict = await system.http.post("/api/v1/verify", auth=key, json={"account": "acct-9", "code": code})
     assert verdict.status_code == 200 and verdict.json() == {"valid": True}
-    replay = await system.api.post("/api/v1/verify", auth=key, json={"account": "acct-9", "code": code})
+    replay = await system.http.post("/api/v1/verify", auth=key, json={"account": "acct-9", "code": code})
     assert replay.json() == {"valid": False}
-    wrong_key = await system.api.post("/api/v1/verify", auth=(app["clientId"], "sk_wrong-secret-value"),
+    wrong_key = await system.http.post("/api/v1/verify", auth=(app["clientId"], "sk_wrong-secret-value"),
                                       json={"account": "acct-9", "code": code})
     assert wrong_key.status_code == 401
 
@@ -118,49 +118,49 @@ async def test_a_third_party_app_enrolls_its_user_and_verifies_codes_through_the
 async def test_a_seed_mode_app_fetches_the_seed_once(system) -> None:
     app = system.create_app("--callback-url", "https://holder.example.com/cb", "--seed-mode")
     key = (app["clientId"], app["clientSecret"])
-    started = (await system.api.post("/api/v1/setup", auth=key, json={
+    started = (await system.http.post("/api/v1/setup", auth=key, json={
         "account": "acct-1", "callbackUrl": "https://holder.example.com/cb"})).json()
     callback, enrollment = system.provider.accept(started["deepLink"])
     assert (await system.browse(callback)).status_code == 303
     path = f"/api/v1/registrations/{started['registrationToken']}/seed"
-    first = await system.api.post(path, auth=key)
+    first = await system.http.post(path, auth=key)
     assert first.status_code == 200 and first.json()["seed"] == enrollment.seed
-    assert (await system.api.post(path, auth=key)).status_code == 410
+    assert (await system.http.post(path, auth=key)).status_code == 410
 
 
 async def test_recovery_codes_sign_in_and_regeneration_invalidates_the_old_set(system) -> None:
     person = await system.enroll(await system.register())
     tokens = await system.sign_in(person)
-    first = await system.api.post("/api/auth/2fa/recovery-codes", headers=bearer(tokens["accessToken"]),
+    first = await system.http.post("/api/auth/2fa/recovery-codes", headers=bearer(tokens["accessToken"]),
                                   json={"code": await person.code()})
     assert first.status_code == 201
     old = first.json()["codes"]
     challenge = (await system.login(person)).json()["challengeToken"]
-    used = await system.api.post("/api/auth/login/2fa", json={"challengeToken": challenge, "recoveryCode": old[0]})
+    used = await system.http.post("/api/auth/login/2fa", json={"challengeToken": challenge, "recoveryCode": old[0]})
     assert used.status_code == 200
     assert "rc" in __import__("jwt").decode(used.json()["accessToken"], options={"verify_signature": False})["amr"]
 
-    second = await system.api.post("/api/auth/2fa/recovery-codes", headers=bearer(tokens["accessToken"]),
+    second = await system.http.post("/api/auth/2fa/recovery-codes", headers=bearer(tokens["accessToken"]),
                                    json={"code": await person.code()})
     new = second.json()["codes"]
     challenge = (await system.login(person)).json()["challengeToken"]
-    stale = await system.api.post("/api/auth/login/2fa", json={"challengeToken": challenge, "recoveryCode": old[1]})
+    stale = await system.http.post("/api/auth/login/2fa", json={"challengeToken": challenge, "recoveryCode": old[1]})
     assert stale.status_code == 401
-    fresh = await system.api.post("/api/auth/login/2fa", json={"challengeToken": challenge, "recoveryCode": new[0]})
+    fresh = await system.http.post("/api/auth/login/2fa", json={"challengeToken": challenge, "recoveryCode": new[0]})
     assert fresh.status_code == 200
 
 
 async def test_lockout_after_repeated_failures_and_unlock_with_a_recovery_code(system) -> None:
     person = await system.enroll(await system.register())
     tokens = await system.sign_in(person)
-    codes = (await system.api.post("/api/auth/2fa/recovery-codes", headers=bearer(tokens["accessToken"]),
+    codes = (await system.http.post("/api/auth/2fa/recovery-codes", headers=bearer(tokens["accessToken"]),
                                    json={"code": await person.code()})).json()["codes"]
     # 10 failures within the hour lock the account; the 5-per-15-minutes limit is shortened by
     # ageing the recorded attempts, as time would
     for _ in range(2):
         challenge = (await system.login(person)).json()["challengeToken"]  # a challenge takes 5 codes
         for _ in range(5):
-            wrong = await system.api.post("/api/auth/login/2fa", json={"challengeToken": challenge,
+            wrong = await system.http.post("/api/auth/login/2fa", json={"challengeToken": challenge,
                                                                        "code": person.wrong_code()})
             assert wrong.status_code == 401
         await system.sql("auth", "UPDATE second_factor_attempts SET attempted_at = attempted_at - interval "
@@ -168,9 +168,9 @@ async def test_lockout_after_repeated_failures_and_unlock_with_a_recovery_code(s
     assert (await system.sql("auth", "SELECT status FROM users WHERE id = $1::uuid", person.user_id))[0]["status"] \
         == "locked"
     challenge = (await system.login(person)).json()["challengeToken"]
-    right = await system.api.post("/api/auth/login/2fa", json={"challengeToken": challenge, "code": await person.code()})
+    right = await system.http.post("/api/auth/login/2fa", json={"challengeToken": challenge, "code": await person.code()})
     assert right.status_code == 401  # locked looks like a wrong code
-    unlocked = await system.api.post("/api/auth/login/2fa", json={"challengeToken": challenge,
+    unlocked = await system.http.post("/api/auth/login/2fa", json={"challengeToken": challenge,
                                                                    "recoveryCode": codes[0]})
     assert unlocked.status_code == 200
 
@@ -178,11 +178,11 @@ async def test_lockout_after_repeated_failures_and_unlock_with_a_recovery_code(s
 async def test_deleting_the_account_makes_every_service_forget_the_person(system) -> None:
     person = await system.enroll(await system.register())
     tokens = await system.sign_in(person)
-    pending = await system.api.post("/api/auth/2fa/re-enroll", headers=bearer(tokens["accessToken"]),
+    pending = await system.http.post("/api/auth/2fa/re-enroll", headers=bearer(tokens["accessToken"]),
                                     json={"code": await person.code()})
     person.setup_token = pending.json()["setupToken"]
     assert (await system.setup(person)).status_code == 201
-    deleted = await system.api.post("/api/auth/account/delete", headers=bearer(tokens["accessToken"]),
+    deleted = await system.http.post("/api/auth/account/delete", headers=bearer(tokens["accessToken"]),
                                     json={"code": await person.code()})
     assert deleted.status_code == 204
 
@@ -193,5 +193,5 @@ async def test_deleting_the_account_makes_every_service_forget_the_person(system
         return seeds[0]["n"] == 0 and pending[0]["n"] == 0
 
     await eventually(forgotten, timeout=30)
-    assert (await system.api.get("/api/auth/sessions", headers=bearer(tokens["accessToken"]))).status_code == 401
+    assert (await system.http.get("/api/auth/sessions", headers=bearer(tokens["accessToken"]))).status_code == 401
     assert (await system.login(person)).status_code == 401

@@ -154,7 +154,7 @@ async def test_the_hot_paths_keep_their_transaction_budget(system) -> None:
     assert commits == {"registration": 1, "vault": 1, "auth": 0}, "the provider's callback"
 
     person = people[-1]
-    await eventually(lambda: _login_is(system, person, "2fa_required"))  # auth heard of the enrollment
+    await eventually(lambda: system.login_is(person, "2fa_required"))  # auth heard of the enrollment
     logins, commits = await counter.least(_nothing, lambda _: system.login(person))
     assert [login.json()["status"] for login in logins] == ["2fa_required"] * 3
     assert commits["auth"] <= 2 and commits["vault"] == commits["registration"] == 0, ("the password step", commits)
@@ -164,7 +164,7 @@ async def test_the_hot_paths_keep_their_transaction_budget(system) -> None:
     async def challenge_and_code() -> tuple[str, str]:
         return challenges.pop(), await person.code()
 
-    signed_in, commits = await counter.least(challenge_and_code, lambda answer: system.api.post(
+    signed_in, commits = await counter.least(challenge_and_code, lambda answer: system.http.post(
         "/api/auth/login/2fa", json={"challengeToken": answer[0], "code": answer[1]}))
     assert [answer.status_code for answer in signed_in] == [200] * 3, [answer.text for answer in signed_in]
     assert commits["auth"] <= 2 and commits["vault"] == 1 and commits["registration"] == 0, ("the code step", commits)
@@ -174,7 +174,7 @@ async def test_the_hot_paths_keep_their_transaction_budget(system) -> None:
     async def refresh_token() -> str:
         return refresh_tokens.pop()
 
-    refreshed, commits = await counter.least(refresh_token, lambda token: system.api.post(
+    refreshed, commits = await counter.least(refresh_token, lambda token: system.http.post(
         "/api/auth/token/refresh", json={"refreshToken": token}))
     assert [answer.status_code for answer in refreshed] == [200] * 3, [answer.text for answer in refreshed]
     assert commits == {"auth": 1, "vault": 0, "registration": 0}, "a refresh"
@@ -183,6 +183,3 @@ async def test_the_hot_paths_keep_their_transaction_budget(system) -> None:
 async def _nothing() -> None:
     return None
 
-
-async def _login_is(system, person, status: str) -> bool:
-    return (await system.login(person)).json().get("status") == status

@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from twofold_gateway.broadcast import BroadcastListener
 from twofold_common.events import CloudEvent, Event
 from twofold_common.kafka import ensure_topics
 from twofold_common.testing.infra import Infra
 from twofold_common.testing.waiting import eventually
+from twofold_gateway.broadcast import BroadcastListener
 
 
 class Announced(Event):
