@@ -1,0 +1,62 @@
+"""Calls between services when the peer drops a connection: what is sent again, and what is not.
+
+aiohttp sends an idempotent request again, once, when the peer closed the connection without an answer
+(RFC 9112, 9.3.1); a replica that stops closes its idle connections, and the gateway and the services rely on
+that retry. A POST is never sent twice: the peer may have acted on it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from twofold_common.peer import PeerClient, PeerUnreachable
+
+
+class DropsFirstRequest:
+    """A peer that reads the first request and closes its connection without an answer (as a replica that
+    stops does), then answers 200 to every later one."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.readuntil(b"\r\n\r\n"):
+            self.requests += 1
+            if self.requests == 1:
+                break
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}")
+            await writer.drain()
+        writer.close()
+
+
+@pytest.fixture
+async def peer():
+    behaviour = DropsFirstRequest()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await behaviour.handle(reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with PeerClient("vault", f"http://127.0.0.1:{port}", timeout=5) as client:
+        yield client, behaviour
+    server.close()
+    await server.wait_closed()
+
+
+async def test_an_idempotent_request_is_sent_again_when_the_peer_closed_without_an_answer(peer) -> None:
+    client, behaviour = peer
+    answer = await client.get("/internal/subjects/x/authenticators")
+    assert answer.status_code == 200
+    assert behaviour.requests == 2
+
+
+async def test_a_post_is_not_sent_twice_the_peer_may_have_acted_on_it(peer) -> None:
+    client, behaviour = peer
+    with pytest.raises(PeerUnreachable):
+        await client.post("/internal/verify", json={"subject": "x", "code": "123456"})
+    assert behaviour.requests == 1
