@@ -8,6 +8,8 @@ import uuid
 
 import pytest
 
+from twofold_auth.settings import AuthSettings
+
 
 async def attempts_by_outcome(auth_stack, user_id: uuid.UUID) -> dict[str, int]:
     rows = await auth_stack.sql("SELECT outcome, count(*) AS n FROM second_factor_attempts WHERE subject = $1::text "
@@ -17,6 +19,14 @@ async def attempts_by_outcome(auth_stack, user_id: uuid.UUID) -> dict[str, int]:
 
 async def status_of(auth_stack, user_id: uuid.UUID) -> str:
     return (await auth_stack.sql("SELECT status FROM users WHERE id = $1", user_id))[0]["status"]
+
+
+@pytest.mark.parametrize("setting", ["attempt_limit", "attempt_window_seconds", "lockout_failures",
+                                     "lockout_window_seconds"])
+def test_a_limit_or_window_below_one_is_refused(setting: str) -> None:
+    """A limit of 0 would refuse every code (no one could sign in); a window of 0 would count nothing."""
+    with pytest.raises(ValueError, match=setting):
+        AuthSettings(**{setting: 0})
 
 
 async def test_twenty_parallel_wrong_codes_get_at_most_five_evaluations(auth_stack) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -40,12 +40,14 @@ class ProblemDetail(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    type: str
-    title: str
-    status: int
-    detail: str | None = None
-    instance: str | None = None
-    request_id: str | None = None
+    type: str = Field(description="names the problem; its last segment is a stable code to branch on, "
+                                  "e.g. https://twofold.dev/problems/invalid-code")
+    title: str = Field(description="a short summary of the problem's kind")
+    status: int = Field(description="the HTTP status of the answer")
+    detail: str | None = Field(default=None, description="what went wrong this time, for a person to read")
+    instance: str | None = Field(default=None, description="the path of the request")
+    request_id: str | None = Field(default=None, description="the X-Request-ID of the request; quote it when "
+                                                             "asking for help: it finds the request in the logs")
 
 
 class Problem(Exception):

@@ -85,6 +85,8 @@ class UserEvent(Event):
 
 
 class UserRegistered(UserEvent):
+    """An account was created; it is pending until its first authenticator is enrolled."""
+
     type = "user.registered.v1"
     email: str
 
@@ -98,21 +100,29 @@ class RegistrationAttempted(UserEvent):
 
 
 class UserDeleted(UserEvent):
+    """The owner deleted the account (with a fresh code); the vault and registration forget it."""
+
     type = "user.deleted.v1"
     consumed_by = ("registration", "vault")
 
 
 class TwoFactorEnabled(UserEvent):
+    """The account's first enrollment completed: 2FA is on and the account is active."""
+
     type = "user.2fa_enabled.v1"
     seed_id: str
 
 
 class TwoFactorReset(UserEvent):
+    """The account's authenticators were reset: the vault revokes its seeds, and it enrolls again."""
+
     type = "user.2fa_reset.v1"
     consumed_by = ("vault",)
 
 
 class SessionRevoked(UserEvent):
+    """A session ended early: logout, revoked by its user, a reused refresh token, idle, or account deleted."""
+
     type = "session.revoked.v1"
     consumed_by = ("gateway",)
     session_id: uuid.UUID
@@ -120,6 +130,8 @@ class SessionRevoked(UserEvent):
 
 
 class LoginSucceeded(UserEvent):
+    """A session started after both factors (method: a TOTP code or a recovery code)."""
+
     type = "login.succeeded.v1"
     session_id: uuid.UUID
     method: Literal["totp", "recovery_code"]
@@ -133,11 +145,15 @@ class LoginFailed(UserEvent):
 
 
 class SecondFactorFailed(UserEvent):
+    """A code given for the account was refused: wrong, replayed, or the account is locked."""
+
     type = "second_factor.failed.v1"
     reason: str
 
 
 class AccountLocked(UserEvent):
+    """Too many wrong codes: the account takes only a recovery code until it is unlocked."""
+
     type = "account.locked.v1"
     reason: str
     locked_until: datetime | None = None
@@ -147,6 +163,8 @@ UnlockedBy = Literal["recovery_code", "admin", "expiry"]
 
 
 class AccountUnlocked(UserEvent):
+    """The account is unlocked, by one of its recovery codes or by an operator (by)."""
+
     type = "account.unlocked.v1"
     by: UnlockedBy
 
@@ -168,6 +186,8 @@ class RegistrationEvent(Event):
 
 
 class RegistrationCompleted(RegistrationEvent):
+    """An enrollment finished: the vault holds the new seed (seed_id: the provider's, or the vault's)."""
+
     type = "registration.completed.v1"
     consumed_by = ("auth",)
     provider: Literal["legitate", "native"]
@@ -176,46 +196,55 @@ class RegistrationCompleted(RegistrationEvent):
 
 
 class RegistrationRejected(RegistrationEvent):
+    """The person declined the authenticator setup at the provider."""
+
     type = "registration.rejected.v1"
     reason: str
 
 
 class RegistrationExpired(RegistrationEvent):
+    """A pending registration ran out of time, or its user was deleted."""
+
     type = "registration.expired.v1"
 
 
 # --- totp-vault ----------------------------------------------------------------
 
 
-class SeedEvent(Event):
-    """``owner`` is the vault's subject: a user id, or ``<client_id>:<account>`` for a third party's user."""
+class VaultEvent(Event):
+    """About what the vault holds for an ``owner``, the vault's subject: a user id, or ``<client_id>:<account>``
+    for a third party's user."""
 
     topic = VAULT_TOPIC
     owner: str
-    seed_id: uuid.UUID
 
     def subject(self) -> str:
         return self.owner
 
 
+class SeedEvent(VaultEvent):
+    seed_id: uuid.UUID
+
+
 class SeedStored(SeedEvent):
+    """The vault holds a new active seed: a provider's, or a generated one its first code confirmed."""
+
     type = "seed.stored.v1"
     provider: Literal["legitate", "native"]
 
 
 class SeedRevoked(SeedEvent):
+    """A seed stopped working: replaced by a newer enrollment, revoked, or reset with its owner."""
+
     type = "seed.revoked.v1"
     reason: str
 
 
-class RecoveryCodeUsed(Event):
-    type = "recovery_code.used.v1"
-    topic = VAULT_TOPIC
-    owner: str
-    remaining: int
+class RecoveryCodeUsed(VaultEvent):
+    """One of the owner's recovery codes was used up; remaining says how many are left."""
 
-    def subject(self) -> str:
-        return self.owner
+    type = "recovery_code.used.v1"
+    remaining: int
 
 
 # --- a registry lookup that names the problem --------------------------------
