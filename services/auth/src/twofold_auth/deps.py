@@ -17,7 +17,7 @@ from twofold_common.peer import PeerClient
 from twofold_common.runtime import Runtime, RuntimeDep, SessionDep, provided
 
 from .accounts.service import Accounts
-from .audit.repository import Caller
+from .audit.service import Caller
 from .clients import service as clients
 from .login.repository import PasswordLimiter
 from .login.service import Login

@@ -5,30 +5,35 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from twofold_common.access_tokens import REPLACE_ENROLLMENT
 from twofold_common.errors import Conflict, NotFound
 from twofold_common.events import (
+    AccountLocked,
+    AccountUnlocked,
     CloudEvent,
     RegistrationAttempted,
     RegistrationCompleted,
     TwoFactorEnabled,
+    UnlockedBy,
     UserDeleted,
     UserRegistered,
 )
 from twofold_common.outbox import publish
 
-from ..audit.repository import Caller, record
+from ..audit.service import Caller, record
 from ..emails import normalize_email
 from ..passwords import Passwords
-from ..second_factor.service import Method, SecondFactor, SecondFactorCheck
 from ..sessions.service import Sessions, SignedIn
 from ..settings import EVENT_SOURCE, AuthSettings
 from ..tokens import TokenIssuer
 from ..vault import VaultClient
 from . import repository
+from .repository import Account as Account
+from .repository import AuthenticatorKind as AuthenticatorKind
 from .schemas import (
     Adoption,
     AuthenticatorView,
@@ -38,6 +43,40 @@ from .schemas import (
     SetupToken,
     TwoFactorStatus,
 )
+
+if TYPE_CHECKING:  # the second-factor check calls this module: the types only, not a cycle of imports
+    from ..second_factor.service import Method, SecondFactor, SecondFactorCheck
+
+
+# What the other domains read and change of an account goes through here.
+
+async def find_by_email(session: AsyncSession, email: str) -> Account | None:
+    return await repository.find_by_email(session, email)
+
+
+async def email_of(session: AsyncSession, user_id: uuid.UUID) -> str:
+    return await repository.email_of(session, user_id)
+
+
+async def status_of(session: AsyncSession, user_id: uuid.UUID) -> str | None:
+    return await repository.status_of(session, user_id)
+
+
+async def lock(session: AsyncSession, user_id: uuid.UUID, *, caller: Caller) -> None:
+    """Too many wrong codes: an active account takes only a recovery code until it is unlocked."""
+    if await repository.lock(session, user_id):
+        await publish(session, AccountLocked(user_id=user_id, reason="too-many-failed-codes"), source=EVENT_SOURCE)
+        await record(session, action="account.lock", outcome="success", user_id=user_id,
+                     reason="too-many-failed-codes", caller=caller)
+
+
+async def unlock(session: AsyncSession, user_id: uuid.UUID, *, by: UnlockedBy, caller: Caller | None) -> bool:
+    """A locked account active again; False when it was not locked."""
+    if not await repository.unlock(session, user_id):
+        return False
+    await publish(session, AccountUnlocked(user_id=user_id, by=by), source=EVENT_SOURCE)
+    await record(session, action="account.unlock", outcome="success", user_id=user_id, reason=by, caller=caller)
+    return True
 
 
 async def on_registration_completed(session: AsyncSession, event: RegistrationCompleted, envelope: CloudEvent) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,29 +16,8 @@ from ..models import audit_log
 AUDIT_LOCK_ID = 7_424_101
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who is on the other end of a request: forwarded by the gateway."""
-
-    ip: str | None = None
-    user_agent: str | None = None
-
-
-async def record(
-    session: AsyncSession,
-    *,
-    action: str,
-    outcome: str,
-    user_id: uuid.UUID | None = None,
-    reason: str | None = None,
-    caller: Caller | None = None,
-    details: dict[str, Any] | None = None,
-) -> None:
-    await session.execute(audit_log.insert().values(
-        user_id=user_id, action=action, outcome=outcome, reason=reason,
-        ip=caller.ip if caller else None, user_agent=caller.user_agent if caller else None,
-        details=details or {}, created_at=datetime.now(UTC),
-    ))
+async def insert(session: AsyncSession, **values: Any) -> None:
+    await session.execute(audit_log.insert().values(**values, created_at=datetime.now(UTC)))
 
 
 async def entries(session: AsyncSession, *, user_id: uuid.UUID | None, limit: int,

@@ -1,7 +1,7 @@
 """Tamper-evident audit log of login and second-factor attempts.
 
-A request only inserts its row (``repository.record``, in its own unit of
-work).  ``seal``, a periodic job of one replica at a time, then chains the rows
+A request only inserts its row (``record``, in its own unit of work).
+``seal``, a periodic job of one replica at a time, then chains the rows
 committed since its last run: each gets the next ``seq`` and
 ``hash = sha256(prev_hash || canonical row)``.  Chaining at insert time would
 need one lock held by every audited request until its commit, which serializes
@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,30 @@ from . import repository
 from .schemas import AuditEntry
 
 GENESIS = bytes(32)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is on the other end of a request: forwarded by the gateway."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    action: str,
+    outcome: str,
+    user_id: uuid.UUID | None = None,
+    reason: str | None = None,
+    caller: Caller | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """One row of the audit log, in the caller's unit of work (``seal`` chains it after the commit)."""
+    await repository.insert(session, user_id=user_id, action=action, outcome=outcome, reason=reason,
+                            ip=caller.ip if caller else None, user_agent=caller.user_agent if caller else None,
+                            details=details or {})
 
 
 def _row_digest(prev_hash: bytes, row: dict[str, Any]) -> bytes:

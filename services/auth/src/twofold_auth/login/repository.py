@@ -8,8 +8,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import login_challenges, password_attempts
@@ -18,6 +20,15 @@ from ..settings import AuthSettings
 
 # How long a source that gave an account's right password stays one the owner uses.
 KNOWN_SOURCE_TIME = timedelta(days=90)
+
+
+async def delete_old(session: AsyncSession, before: datetime) -> int:
+    """Challenges that expired before ``before``, and password attempts older than it (a right password
+    stays as long as it marks its source as one the owner uses); returns how many rows."""
+    challenges = await session.execute(sa.delete(login_challenges).where(login_challenges.c.expires_at < before))
+    attempts = await session.execute(sa.delete(password_attempts).where(password_attempts.c.attempted_at < sa.case(
+        (password_attempts.c.outcome == "success", datetime.now(UTC) - KNOWN_SOURCE_TIME), else_=before)))
+    return cast(CursorResult[Any], challenges).rowcount + cast(CursorResult[Any], attempts).rowcount
 
 
 @dataclass(frozen=True)

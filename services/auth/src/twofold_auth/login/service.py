@@ -21,9 +21,9 @@ from twofold_common.errors import TooManyRequests, Unauthorized
 from twofold_common.events import LoginFailed, LoginSucceeded
 from twofold_common.outbox import publish
 
-from ..accounts import repository as accounts
-from ..accounts.repository import Account, AuthenticatorKind
-from ..audit.repository import Caller, record
+from ..accounts import service as accounts
+from ..accounts.service import Account, AuthenticatorKind
+from ..audit.service import Caller, record
 from ..emails import lookup_key
 from ..passwords import Passwords
 from ..second_factor.service import Method, SecondFactor, SecondFactorCheck

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal, cast
 
 import sqlalchemy as sa
+from sqlalchemy import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import second_factor_attempts as attempts
@@ -71,3 +72,9 @@ class AttemptLimiter:
     async def clear_failures(self, session: AsyncSession, subject: str) -> None:
         """After an unlock: the failures that caused the lock no longer count."""
         await session.execute(attempts.delete().where(attempts.c.subject == subject, attempts.c.outcome == "failure"))
+
+
+async def delete_old(session: AsyncSession, before: datetime) -> int:
+    """Attempts older than ``before`` (the longest limit window is shorter); returns how many."""
+    result = await session.execute(attempts.delete().where(attempts.c.attempted_at < before))
+    return cast(CursorResult[Any], result).rowcount

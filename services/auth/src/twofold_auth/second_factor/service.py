@@ -29,11 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from twofold_common.db import Database
 from twofold_common.errors import ServiceUnavailable, TooManyRequests, Unauthorized
-from twofold_common.events import AccountLocked, AccountUnlocked, SecondFactorFailed, UnlockedBy
+from twofold_common.events import SecondFactorFailed, UnlockedBy
 from twofold_common.outbox import publish
 
-from ..accounts import repository as accounts
-from ..audit.repository import Caller, record
+from ..accounts import service as accounts
+from ..audit.service import Caller, record
 from ..settings import EVENT_SOURCE
 from ..vault import VaultClient
 from .repository import AttemptLimiter, Method, Reservation
@@ -115,7 +115,7 @@ class SecondFactorCheck:
             await publish(session, SecondFactorFailed(user_id=user_id, reason="invalid-code"), source=EVENT_SOURCE)
             if attempt_id is not None and status != "locked" \
                     and await self.limiter.recent_failures(session, str(user_id)) >= self.lockout_failures:
-                await self._lock(session, user_id, caller=caller)
+                await accounts.lock(session, user_id, caller=caller)
         raise invalid_code()
 
     async def check_app_code(self, client_id: str, account: str, code: str, caller: Caller) -> bool:
@@ -163,19 +163,10 @@ class SecondFactorCheck:
             return Evaluation(False)  # a locked account accepts only a recovery code
         return await self._verify_totp(str(user_id), factor.code)
 
-    async def _lock(self, session: AsyncSession, user_id: uuid.UUID, *, caller: Caller) -> None:
-        if await accounts.lock(session, user_id):
-            await publish(session, AccountLocked(user_id=user_id, reason="too-many-failed-codes"),
-                          source=EVENT_SOURCE)
-            await record(session, action="account.lock", outcome="success", user_id=user_id,
-                         reason="too-many-failed-codes", caller=caller)
-
     async def unlock(self, session: AsyncSession, user_id: uuid.UUID, *, by: UnlockedBy,
                      caller: Caller | None) -> bool:
-        if not await accounts.unlock(session, user_id):
+        """The account unlocked, and the failures that locked it no longer count."""
+        if not await accounts.unlock(session, user_id, by=by, caller=caller):
             return False
         await self.limiter.clear_failures(session, str(user_id))
-        await publish(session, AccountUnlocked(user_id=user_id, by=by), source=EVENT_SOURCE)
-        await record(session, action="account.unlock", outcome="success", user_id=user_id, reason=by,
-                     caller=caller)
         return True

@@ -6,10 +6,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy import RowMapping
+from sqlalchemy import CursorResult, RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import refresh_tokens, sessions, users
@@ -108,3 +108,15 @@ async def live_sessions(session: AsyncSession, user_id: uuid.UUID, *, now: datet
         .order_by(sessions.c.last_activity_at.desc())
     )
     return result.mappings().all()
+
+
+async def delete_ended(session: AsyncSession, before: datetime) -> int:
+    """Sessions that ended, and refresh tokens that expired, before ``before``; returns how many rows."""
+    ended = await session.execute(sa.delete(sessions).where(sa.or_(sessions.c.expires_at < before,
+                                                                   sessions.c.revoked_at < before)))
+    expired = await session.execute(sa.delete(refresh_tokens).where(refresh_tokens.c.expires_at < before))
+    return _count(ended) + _count(expired)
+
+
+def _count(result: Any) -> int:
+    return cast(CursorResult[Any], result).rowcount  # a DELETE's result is a CursorResult

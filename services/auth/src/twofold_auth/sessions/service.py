@@ -27,7 +27,7 @@ from twofold_common.errors import NotFound, Unauthorized
 from twofold_common.events import SessionRevoked
 from twofold_common.outbox import publish
 
-from ..audit.repository import Caller
+from ..audit.service import Caller
 from ..settings import EVENT_SOURCE, AuthSettings
 from ..tokens import TokenHasher, TokenIssuer
 from . import repository

@@ -22,11 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from twofold_common import redirect_signature
 from twofold_common.db import Database
-from twofold_common.errors import NotFound, Problem
+from twofold_common.errors import Problem
 
 from ..peers import App, Apps, Vault
 from ..settings import RegistrationSettings
-from ..tokens import repository as registrations
 from ..tokens import service as tokens
 from ..tokens.service import Starter
 from . import repository
@@ -105,9 +104,7 @@ class Callbacks:
 
     async def take_seed(self, session: AsyncSession, token: str, starter: Starter) -> tuple[str, str]:
         """Seed mode: the seed and the provider's seed id, once; the pickup is deleted as it is read."""
-        row = await registrations.by_token(session, token)
-        if row is None or row["client_id"] is None or row["client_id"] != starter.client_id:
-            raise NotFound("Registration token not found.", code="registration-not-found")
+        row = await tokens.started_by(session, token, starter)  # starter is an app (the endpoint made sure)
         sealed = await repository.take(session, row["id"])
         if sealed is None:
             raise Problem("The seed can be fetched once, within minutes of the setup.", status=410, code="seed-gone",

@@ -195,14 +195,19 @@ async def lock_pending(session: AsyncSession, row: RowMapping) -> RowMapping:
     return locked
 
 
-async def read_status(session: AsyncSession, token: str, starter: Starter) -> RegistrationStatus:
+async def started_by(session: AsyncSession, token: str, starter: Starter) -> RowMapping:
+    """The registration of ``token`` if ``starter`` started it: anyone else learns nothing, not even that
+    it exists."""
     row = await repository.by_token(session, token)
-    # An app reads only the registrations it started; anyone else learns nothing, not even existence.
     if row is None or (row["client_id"] is not None and row["client_id"] != starter.client_id) or (
         row["user_id"] is not None and row["user_id"] != starter.user_id
     ):
         raise NotFound("Registration token not found.", code="registration-not-found")
-    return status_of(row)
+    return row
+
+
+async def read_status(session: AsyncSession, token: str, starter: Starter) -> RegistrationStatus:
+    return status_of(await started_by(session, token, starter))
 
 
 def status_of(row: RowMapping) -> RegistrationStatus:
