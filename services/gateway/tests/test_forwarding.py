@@ -24,10 +24,16 @@ class Probe:
     """
 
     delay: float = 0.0
+    drops: int = 0  # the next requests it reads and closes the connection on, unanswered (a replica stopping)
     received: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        if self.drops:
+            self.drops -= 1
+            self.received.append((head[0], {}, b""))
+            writer.close()
+            return
         headers: dict[str, str] = {}
         for line in head[1:]:
             if line:
@@ -112,6 +118,21 @@ async def test_a_service_that_is_away_or_slow_gives_a_problem_at_once(probed_gat
     assert time.monotonic() - started < 10
     ready = await http.get("/readyz")  # still ready: the other routes work; the report names what is down
     assert ready.status_code == 200 and ready.json()["checks"]["auth"] == "unreachable"
+
+
+async def test_an_idempotent_request_goes_again_when_a_stopping_replica_drops_it_and_a_post_does_not(
+        probed_gateway) -> None:
+    """A replica that stops closes the connections whose request it has not read yet, and a new connection
+    may still reach it just before: a GET meets that twice at worst (aiohttp's own retry, then the gateway's).
+    A POST is never sent again: the service may have acted on it."""
+    http, probe = probed_gateway
+    probe.drops = 2
+    landed = await http.get("/api/auth/totp-callback", params={"regToken": "reg_x"})
+    assert landed.status_code == 200 and len(probe.received) == 3
+    probe.drops, probe.received[:] = 1, []
+    posted = await http.post("/api/auth/setup-2fa/confirm", json={})
+    assert posted.status_code == 502 and posted.json()["type"].endswith("/bad-gateway")
+    assert len(probe.received) == 1
 
 
 @pytest.mark.gateway_env(GATEWAY_OPEN_RATE_PER_SECOND="0.5", GATEWAY_OPEN_BURST="3")

@@ -29,6 +29,8 @@ T = TypeVar("T")
 # uvicorn closes an idle connection after 5 s; a client that keeps it longer may send on a
 # connection the server is closing and get a broken answer. Below a stopping service's drain, too.
 KEEPALIVE_EXPIRY_SECONDS = 2.0
+# Requests that may be sent again when the peer closed the connection without an answer (RFC 9110, 9.2.2).
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
 class PeerUnreachable(Exception):
@@ -83,7 +85,10 @@ class PeerClient:
     async def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, str] | None = None,
                       headers: Mapping[str, str] | None = None, timeout: float | None = None) -> PeerAnswer:
         """The peer's answer, whatever its status; ``PeerUnreachable`` when there is none. A connect that
-        failed is tried once more (nothing reached the peer; another replica may take it)."""
+        failed is tried once more (nothing reached the peer; another replica may take it), and so is an
+        idempotent request closed without an answer: a replica that stops closes the connections whose
+        request it has not read, and a new connection may still reach it just before, so aiohttp's own
+        one retry can meet it too. A POST is never sent again: the peer may have acted on it."""
         sent = {**(self.sign() if self.sign else {}), **(headers or {})}
         if request_id := current_request_id():
             sent["X-Request-ID"] = request_id
@@ -96,6 +101,9 @@ class PeerClient:
                     return PeerAnswer(response.status, response.headers, await response.read())
             except aiohttp.ClientConnectorError as exc:
                 if attempt == 2:
+                    raise PeerUnreachable(type(exc).__name__) from None
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                if attempt == 2 or method not in IDEMPOTENT:
                     raise PeerUnreachable(type(exc).__name__) from None
             except (TimeoutError, aiohttp.ClientError) as exc:
                 raise PeerUnreachable(type(exc).__name__) from None

@@ -27,7 +27,7 @@ from yarl import URL
 
 from twofold_common.errors import Problem, ServiceUnavailable
 from twofold_common.http import SECURITY_HEADERS
-from twofold_common.peer import KEEPALIVE_EXPIRY_SECONDS, PeerClient, PeerUnreachable
+from twofold_common.peer import IDEMPOTENT, KEEPALIVE_EXPIRY_SECONDS, PeerClient, PeerUnreachable
 
 from .routes import Upstream
 
@@ -154,6 +154,12 @@ class Upstreams:
             except aiohttp.ClientConnectorError as exc:
                 # Nothing reached the service: one more try (another replica behind the same address).
                 if attempt == 1:
+                    continue
+                raise self._failed(upstream, exc) from None
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                # Closed without an answer (a replica stopping): as PeerClient.request, an idempotent
+                # request goes once more, never a POST.
+                if attempt == 1 and request.method in IDEMPOTENT:
                     continue
                 raise self._failed(upstream, exc) from None
             except (TimeoutError, aiohttp.ClientError) as exc:
