@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -88,8 +89,25 @@ async def test_the_public_document_lists_every_route_and_nothing_internal(world)
         if r.rate_limited:
             assert "Retry-After" in responses["429"]["headers"], path
 
-    docs = await world.http.get("/docs")
-    assert docs.status_code == 200 and "/openapi.json" in docs.text
+
+async def test_the_docs_page_loads_everything_from_the_gateway_and_runs_no_inline_script(world) -> None:
+    """Swagger UI comes from a package: /docs works without internet and sends nothing to a third party."""
+    page = await world.http.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy
+    assert "://" not in page.text  # no asset from another origin
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page.text, re.S)
+    assert scripts and all(body.strip() == "" and "src=" in attributes for attributes, body in scripts)
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert len(assets) == 4 and all(path.startswith("/docs/") for path in assets)
+    for path in assets:
+        asset = await world.http.get(path)
+        assert asset.status_code == 200 and len(asset.content) > 0, path
+    start = (await world.http.get("/docs/start.js")).text
+    assert '"/openapi.json"' in start and "SwaggerUIBundle" in (await world.http.get("/docs/swagger-ui-bundle.js")).text
+    missing = await world.http.get("/docs/index.html")
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
 
 
 async def test_the_callbacks_contract_says_what_the_callback_does(world) -> None:

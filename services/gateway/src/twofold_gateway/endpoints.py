@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import importlib.resources
 
 from fastapi import APIRouter, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from twofold_common.errors import problem_responses
+from twofold_common.errors import NotFound, problem_responses
 from twofold_common.internal_auth import CLIENT_ID_HEADER, INTERNAL_AUTH_HEADER
 from twofold_common.kafka import broker_reachable
 from twofold_common.logging import current_request_id
@@ -50,9 +51,54 @@ async def openapi(gateway: GatewayDep) -> JSONResponse:
     return JSONResponse(await gateway.document.get())
 
 
+# /docs: Swagger UI (5.x, which reads OpenAPI 3.1) from its Python package (fastapi-swagger), not from a
+# CDN: the page works where the deployment has no internet, loads nothing from a third party, and runs no
+# inline script.
+SWAGGER_UI = importlib.resources.files("fastapi_swagger.resources")
+DOCS_ASSETS = {"swagger-ui.css": "text/css", "swagger-ui-bundle.js": "text/javascript",
+               "favicon-32x32.png": "image/png"}
+DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Twofold API</title>
+<link rel="icon" type="image/png" href="/docs/favicon-32x32.png">
+<link rel="stylesheet" href="/docs/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/docs/swagger-ui-bundle.js"></script>
+<script src="/docs/start.js"></script>
+</body>
+</html>
+"""
+DOCS_START = """window.addEventListener("load", function () {
+  window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true,
+                               presets: [SwaggerUIBundle.presets.apis], layout: "BaseLayout"});
+});
+"""
+# Swagger UI sets style attributes, hence 'unsafe-inline' for styles only; scripts come from here alone.
+DOCS_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+               "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
 @router.get("/docs", include_in_schema=False)
 async def docs() -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url="/openapi.json", title="Twofold API")
+    return HTMLResponse(DOCS_PAGE, headers={"Content-Security-Policy": DOCS_POLICY})
+
+
+@router.get("/docs/{name}", include_in_schema=False)
+async def docs_asset(name: str) -> Response:
+    if name == "start.js":
+        return Response(DOCS_START, media_type="text/javascript")
+    if name not in DOCS_ASSETS:
+        raise NotFound("No such file of the API's documentation page.", code="not-found")
+    return Response(_docs_asset(name), media_type=DOCS_ASSETS[name])
+
+
+@functools.cache
+def _docs_asset(name: str) -> bytes:
+    return (SWAGGER_UI / name).read_bytes()
 
 
 @router.api_route("/{path:path}", methods=FORWARDED_METHODS, include_in_schema=False)
