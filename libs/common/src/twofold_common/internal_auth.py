@@ -76,8 +76,8 @@ class InternalAuth:
     def _key_of(self, token: str) -> Ed25519PublicKey:
         """The key of the ``kid`` the token names, among those of the service it claims to come from: a key
         of another service never vouches for this one."""
-        kid = jwt.get_unverified_header(token).get("kid")
-        issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        unverified = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
+        kid, issuer = unverified["header"].get("kid"), unverified["payload"].get("iss")
         key = self._public_keys.get(issuer, {}).get(kid) if isinstance(issuer, str) and isinstance(kid, str) else None
         if key is None:
             raise jwt.InvalidKeyError("no such key of this issuer")

@@ -33,6 +33,17 @@ KEEPALIVE_EXPIRY_SECONDS = 2.0
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
+def may_go_again(method: str, error: BaseException) -> bool:
+    """Whether a request that failed with ``error`` may be sent once more: the connect failed (nothing reached
+    the peer; another replica may take it), or an idempotent request's connection closed without an answer
+    (a replica that stops closes the connections whose request it has not read, and a new connection may
+    still reach it just before, so aiohttp's own one retry can meet it too). A POST never: the peer may
+    have acted on it."""
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return True
+    return isinstance(error, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)) and method in IDEMPOTENT
+
+
 class PeerUnreachable(Exception):
     """No answer: the connection failed, broke off, or the time ran out."""
 
@@ -84,11 +95,8 @@ class PeerClient:
 
     async def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, str] | None = None,
                       headers: Mapping[str, str] | None = None, timeout: float | None = None) -> PeerAnswer:
-        """The peer's answer, whatever its status; ``PeerUnreachable`` when there is none. A connect that
-        failed is tried once more (nothing reached the peer; another replica may take it), and so is an
-        idempotent request closed without an answer: a replica that stops closes the connections whose
-        request it has not read, and a new connection may still reach it just before, so aiohttp's own
-        one retry can meet it too. A POST is never sent again: the peer may have acted on it."""
+        """The peer's answer, whatever its status; ``PeerUnreachable`` when there is none (after one more
+        try where ``may_go_again`` allows it)."""
         sent = {**(self.sign() if self.sign else {}), **(headers or {})}
         if request_id := current_request_id():
             sent["X-Request-ID"] = request_id
@@ -99,14 +107,9 @@ class PeerClient:
             try:
                 async with self._session_now().request(method, self.base_url + path, **options) as response:
                     return PeerAnswer(response.status, response.headers, await response.read())
-            except aiohttp.ClientConnectorError as exc:
-                if attempt == 2:
-                    raise PeerUnreachable(type(exc).__name__) from None
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-                if attempt == 2 or method not in IDEMPOTENT:
-                    raise PeerUnreachable(type(exc).__name__) from None
             except (TimeoutError, aiohttp.ClientError) as exc:
-                raise PeerUnreachable(type(exc).__name__) from None
+                if attempt == 2 or not may_go_again(method, exc):
+                    raise PeerUnreachable(type(exc).__name__) from None
         raise AssertionError("unreachable")
 
     async def get(self, path: str, **options: Any) -> PeerAnswer:

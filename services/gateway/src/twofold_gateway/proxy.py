@@ -27,7 +27,7 @@ from yarl import URL
 
 from twofold_common.errors import Problem, ServiceUnavailable
 from twofold_common.http import SECURITY_HEADERS
-from twofold_common.peer import IDEMPOTENT, KEEPALIVE_EXPIRY_SECONDS, PeerClient, PeerUnreachable
+from twofold_common.peer import KEEPALIVE_EXPIRY_SECONDS, PeerClient, PeerUnreachable, may_go_again
 
 from .routes import Upstream
 
@@ -151,18 +151,9 @@ class Upstreams:
                     content = await answer.read()
                     status, raw_headers = answer.status, list(answer.raw_headers)
                 break
-            except aiohttp.ClientConnectorError as exc:
-                # Nothing reached the service: one more try (another replica behind the same address).
-                if attempt == 1:
-                    continue
-                raise self._failed(upstream, exc) from None
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-                # Closed without an answer (a replica stopping): as PeerClient.request, an idempotent
-                # request goes once more, never a POST.
-                if attempt == 1 and request.method in IDEMPOTENT:
-                    continue
-                raise self._failed(upstream, exc) from None
             except (TimeoutError, aiohttp.ClientError) as exc:
+                if attempt == 1 and may_go_again(request.method, exc):  # the rule PeerClient follows too
+                    continue
                 raise self._failed(upstream, exc) from None
         response = Response(content=content, status_code=status)
         response.raw_headers.extend(response_headers(raw_headers))
