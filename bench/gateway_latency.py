@@ -2,8 +2,8 @@
 
     TWOFOLD_DATA_DIR=... bash deploy/native/infra.sh start    # PostgreSQL and Kafka
     uv run --frozen python bench/gateway_latency.py \\
-        --database-url postgresql+asyncpg://postgres:twofold-dev@127.0.0.1:55432/gateway_bench_auth \\
-        --kafka 127.0.0.1:59092 [--requests 3000]
+        --database-url postgresql+asyncpg://postgres:twofold-dev@127.0.0.1:25432/gateway_bench_auth \\
+        --kafka 127.0.0.1:29092 [--requests 3000]
 
 Starts auth and a gateway in front of it (their own processes, development
 settings, access logs on as in production), warms both paths up, then sends

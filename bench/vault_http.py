@@ -2,8 +2,8 @@
 
     TWOFOLD_DATA_DIR=... bash deploy/native/infra.sh start    # PostgreSQL and Kafka
     uv run --frozen python bench/vault_http.py \\
-        --database-url postgresql://postgres:twofold-dev@127.0.0.1:55432/vault_bench \\
-        --kafka 127.0.0.1:59092 [--clients 32] [--seconds 10] [--seeds 200]
+        --database-url postgresql://postgres:twofold-dev@127.0.0.1:25432/vault_bench \\
+        --kafka 127.0.0.1:29092 [--clients 32] [--seconds 10] [--seeds 200]
 
 Starts a vault (its own process, development settings, the database created if
 missing), enrolls ``--seeds`` subjects, then runs ``--clients`` concurrent

@@ -15,8 +15,10 @@
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$HERE/../.." && pwd)"
 DATA_DIR="$(realpath -m "${TWOFOLD_DATA_DIR:-$REPO_ROOT/.data}")"
-PG_PORT="${TWOFOLD_PG_PORT:-55432}"
-KAFKA_PORT="${TWOFOLD_KAFKA_PORT:-59092}"
+# Below the ephemeral range (32768 and up): a client reconnecting to a stopped broker could otherwise take
+# the broker's port by connecting to itself, and the broker could not bind it again (README).
+PG_PORT="${TWOFOLD_PG_PORT:-25432}"
+KAFKA_PORT="${TWOFOLD_KAFKA_PORT:-29092}"
 CONTROLLER_PORT=$((KAFKA_PORT + 1))
 # Development-only superuser password (loopback only, never used in production).
 PG_USER=postgres

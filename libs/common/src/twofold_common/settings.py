@@ -53,7 +53,7 @@ class ServiceSettings(BaseSettings):
     database_pool_size: int = 20
     migrate_on_start: bool = True
 
-    kafka_bootstrap: str = "127.0.0.1:59092"
+    kafka_bootstrap: str = "127.0.0.1:29092"
     # Default ``twofold-<service>``: every replica of a service shares the work. Tests set their own.
     consumer_group: str | None = None
     kafka_topic_partitions: int = 3
@@ -94,7 +94,7 @@ class ServiceSettings(BaseSettings):
             if self.database_url is None and self._needs_database():
                 # The native development stack (deploy/native/infra.sh).
                 self.database_url = (
-                    f"postgresql+asyncpg://postgres:{DEV_DATABASE_PASSWORD}@127.0.0.1:55432/{self.service_name}"
+                    f"postgresql+asyncpg://postgres:{DEV_DATABASE_PASSWORD}@127.0.0.1:25432/{self.service_name}"
                 )
             return self
         if not self.database_url and self._needs_database():
