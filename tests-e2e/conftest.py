@@ -1,4 +1,4 @@
-"""The whole system through the gateway alone, on its real port: the four services (in the test's process, or
+"""The whole system through the gateway alone, on its real port: the five services (in the test's process, or
 as processes for a test marked ``processes``), real PostgreSQL and Kafka.
 
 The person is played with an httpx client (their browser) and the provider
@@ -47,14 +47,15 @@ class System(PublicApi):
 
 @asynccontextmanager
 async def running_system(stack: InProcessStack | ServiceStack, settings: dict[str, str]) -> AsyncIterator[System]:
-    """The four services; ``settings`` (a ``system_env`` mark's) go to the service their prefix names."""
+    """The five services; ``settings`` (a ``system_env`` mark's) go to the service their prefix names."""
     env = {"vault": {"VAULT_TOTP_PERIOD": str(PERIOD), "VAULT_TOTP_WINDOW": str(WINDOW)},
            "auth": {},
            "registration": {"REGISTRATION_SWEEP_INTERVAL_SECONDS": "1"},
+           "web": {},
            "gateway": {"GATEWAY_OPEN_RATE_PER_SECOND": "1000", "GATEWAY_OPEN_BURST": "1000"}}
     for key, value in settings.items():
         env[key.split("_", 1)[0].lower()][key] = value
-    await stack.start("vault", "auth", "registration", "gateway", env=env)
+    await stack.start("vault", "auth", "registration", "web", "gateway", env=env)
     async with httpx.AsyncClient(base_url=stack["gateway"].url, timeout=30) as http:
         yield System(http, SimpleTotp(period=PERIOD), WINDOW, stack=stack)
 
@@ -67,4 +68,4 @@ shared_system, own_system, processes_system, system = stack_fixtures("system", r
 
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "system_env(**env): extra settings (AUTH_*, VAULT_*, REGISTRATION_*, "
-                                       "GATEWAY_*) for the services, which then run for this test alone")
+                                       "WEB_*, GATEWAY_*) for the services, which then run for this test alone")

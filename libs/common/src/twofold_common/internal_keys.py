@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 # The services that call each other; the development ring holds one key of each.
-SERVICES = ("gateway", "auth", "registration", "vault")
+SERVICES = ("gateway", "auth", "registration", "vault", "web")
 # A kid travels in a JWT header and in logs: short, and no ':' (the separator of a signing key's text).
 _KID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _DEV_LABEL = b"twofold development internal signing key (public, refused in production): "

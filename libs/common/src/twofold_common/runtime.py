@@ -154,8 +154,9 @@ def _health_router() -> APIRouter:
                 checks["database"] = "ok"
             except Exception:
                 checks["database"] = "unreachable"
-        reachable = await broker_reachable(runtime.settings.kafka_bootstrap)
-        checks["broker"] = "ok" if reachable else "unreachable"
+        if runtime.settings.uses_broker:
+            reachable = await broker_reachable(runtime.settings.kafka_bootstrap)
+            checks["broker"] = "ok" if reachable else "unreachable"
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse({"status": "ready" if ready else "not-ready", "checks": checks},
                             status_code=200 if ready else 503)
@@ -221,7 +222,8 @@ def create_service_app(
                 starters.append(runtime.consumer.run)
         if on_start is not None:
             await on_start(runtime)
-        runtime.spawn(_ensure_topics_then(runtime, sorted(topics), starters), f"{service}-events")
+        if settings.uses_broker:
+            runtime.spawn(_ensure_topics_then(runtime, sorted(topics), starters), f"{service}-events")
         log.info("service started", extra={"port": settings.port, "environment": settings.environment})
         try:
             yield

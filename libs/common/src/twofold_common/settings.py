@@ -43,6 +43,8 @@ class ServiceSettings(BaseSettings):
     secret_fields: ClassVar[tuple[str, ...]] = ()
     # Names of public URL fields that must be https in production.
     public_url_fields: ClassVar[tuple[str, ...]] = ()
+    # Whether the service speaks to Kafka (its readiness then needs the broker).
+    uses_broker: ClassVar[bool] = True
 
     environment: Literal["development", "test", "production"] = "development"
     host: str = "127.0.0.1"

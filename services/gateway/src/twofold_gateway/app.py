@@ -50,7 +50,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     async def start(runtime: Runtime) -> None:
         own_document = get_openapi(title=TITLE, version=VERSION, routes=own_routes)
-        upstreams = Upstreams({Upstream.AUTH: settings.auth_url, Upstream.REGISTRATION: settings.registration_url},
+        upstreams = Upstreams({Upstream.AUTH: settings.auth_url, Upstream.REGISTRATION: settings.registration_url,
+                               Upstream.WEB: settings.web_url},
                               connect_timeout=settings.upstream_connect_timeout,
                               read_timeout=settings.upstream_read_timeout,
                               max_connections=settings.upstream_max_connections)
@@ -66,8 +67,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             upstreams=upstreams,
             callers=CallerChecks(verifier, revoked, api_keys),
             open_limits=TokenBuckets(settings.open_rate_per_second, settings.open_burst),
-            document=PublicApiDocument(upstreams.clients, ROUTES, own=own_document, title=TITLE,
-                                       version=VERSION, refresh_seconds=settings.openapi_refresh_seconds),
+            document=PublicApiDocument({u: c for u, c in upstreams.clients.items() if u.has_api}, ROUTES,
+                                       own=own_document, title=TITLE, version=VERSION,
+                                       refresh_seconds=settings.openapi_refresh_seconds),
             internal_auth=runtime.internal_auth,
         )
         # Every replica hears every revocation, and a fresh one those of the last token lifetime.

@@ -29,7 +29,7 @@ class CallerChecks:
 
     async def check(self, route: Route, authorization: str | None) -> App | None:
         """Raise 401/403 unless the caller may use ``route``; the app, when an API key was checked."""
-        if route.policy in (Policy.OPEN, Policy.ADMIN):
+        if route.policy in (Policy.OPEN, Policy.ADMIN, Policy.PAGE):
             return None
         scheme, _, credentials = (authorization or "").partition(" ")
         scheme, credentials = scheme.lower(), credentials.strip()

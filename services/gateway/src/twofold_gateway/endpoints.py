@@ -5,19 +5,20 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib.resources
+import ipaddress
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from twofold_common.errors import NotFound, problem_responses
+from twofold_common.errors import Forbidden, NotFound, Problem, problem_responses
 from twofold_common.internal_auth import CLIENT_ID_HEADER, INTERNAL_AUTH_HEADER
 from twofold_common.kafka import broker_reachable
 from twofold_common.logging import current_request_id
 from twofold_common.runtime import stopping_answer
 
-from .deps import GatewayDep
+from .deps import Gateway, GatewayDep
 from .proxy import caller_address, request_headers
-from .routes import ROUTES, Upstream
+from .routes import ROUTES, Policy, Upstream
 
 router = APIRouter()
 # Ahead of the shared /readyz (which knows only the broker): see app.py.
@@ -105,8 +106,12 @@ def _docs_asset(name: str) -> bytes:
 async def forward(request: Request, gateway: GatewayDep) -> Response:
     """Route table, then the per-ip limit, then the caller's credentials; only then the service."""
     route = ROUTES.find(request.method, request.scope["path"])
-    ip = caller_address(request.client.host if request.client else None,
-                        ", ".join(request.headers.getlist("x-forwarded-for")), gateway.settings.trusted_proxies)
+    forwarded_for = ", ".join(request.headers.getlist("x-forwarded-for"))
+    if (pages := request.headers.get(INTERNAL_AUTH_HEADER)) is not None:
+        ip = _person_of_pages(gateway, pages, forwarded_for)
+    else:
+        ip = caller_address(request.client.host if request.client else None, forwarded_for,
+                            gateway.settings.trusted_proxies)
     if route.rate_limited:
         gateway.open_limits.check(ip)
     app = await gateway.callers.check(route, request.headers.get("authorization"))
@@ -117,5 +122,20 @@ async def forward(request: Request, gateway: GatewayDep) -> Response:
     if app is not None:
         added[CLIENT_ID_HEADER] = app.client_id
     # An app's secret stays here: the service learns who the app is, not its key.
-    headers = request_headers(request.headers.raw, pass_authorization=app is None, added=added)
+    headers = request_headers(request.headers.raw, pass_authorization=app is None, added=added,
+                              pass_cookies=route.policy is Policy.PAGE)
     return await gateway.upstreams.forward(route.upstream, request, headers)
+
+
+def _person_of_pages(gateway: Gateway, token: str, forwarded_for: str) -> str:
+    """The web service calls the API for the person whose pages it serves and names their address, which the
+    gateway believes from it alone: its own internal token proves it is the web service.  The person then
+    meets the same per-address limits as any caller of the API."""
+    if gateway.internal_auth.verify(token) != "web":
+        raise Forbidden("Internal credentials of a service that does not call the public API.", code="internal-auth")
+    address = forwarded_for.rsplit(",", 1)[-1].strip()
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        raise Problem("The pages name the person's address in X-Forwarded-For.", code="invalid-forwarded-for",
+                      status=400) from None

@@ -62,8 +62,13 @@ def _connection_options(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
             for token in value.split(b",")}
 
 
-def request_headers(incoming: RawHeaders, *, pass_authorization: bool, added: Mapping[str, str]) -> RawHeaders:
+def request_headers(incoming: RawHeaders, *, pass_authorization: bool, added: Mapping[str, str],
+                    pass_cookies: bool = False) -> RawHeaders:
+    """The caller's headers a service gets: a short list, without credentials the gateway consumed (an app's
+    key), and cookies for the pages alone (no API reads one)."""
     passed = PASSED_REQUEST_HEADERS if pass_authorization else PASSED_REQUEST_HEADERS - {b"authorization"}
+    if pass_cookies:
+        passed = passed | {b"cookie"}
     dropped = _connection_options(incoming)
     kept = [(name, value) for name, value in incoming if name.lower() in passed and name.lower() not in dropped]
     # The services do not compress; asking for identity keeps the body byte for byte.

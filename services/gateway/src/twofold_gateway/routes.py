@@ -17,6 +17,11 @@ from twofold_common.errors import NotFound, Problem
 class Upstream(StrEnum):
     AUTH = "auth"
     REGISTRATION = "registration"
+    WEB = "web"  # pages for people: no API of its own, it calls this one
+
+    @property
+    def has_api(self) -> bool:
+        return self is not Upstream.WEB
 
 
 class Policy(StrEnum):
@@ -25,15 +30,16 @@ class Policy(StrEnum):
     ENROLLMENT = "enrollment"  # a setup token, an access token, or an app's API key
     ADMIN = "admin"  # an operator client's HTTP Basic credentials, which auth checks itself
     APP = "app"  # a third-party app's API key (HTTP Basic client_id:client_secret)
+    PAGE = "page"  # a page: the person's visit cookie goes along, which the web service alone reads
 
 
-_PARAMETER = re.compile(r"\{([a-z_]+)\}")
+_PARAMETER = re.compile(r"\{([a-z_]+)(:path)?\}")
 
 
 @dataclass(frozen=True)
 class Route:
     method: str
-    path: str  # a template: /api/auth/sessions/{session_id}
+    path: str  # a template: /api/auth/sessions/{session_id}; {name:path} matches the rest, slashes too
     upstream: Upstream
     policy: Policy
     scope: str | None = None  # what an app's API key needs here
@@ -41,13 +47,15 @@ class Route:
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        regex = _PARAMETER.sub(r"(?P<\1>[^/]+)", re.escape(self.path).replace(r"\{", "{").replace(r"\}", "}"))
+        template = re.escape(self.path).replace(r"\{", "{").replace(r"\}", "}")
+        regex = _PARAMETER.sub(lambda m: f"(?P<{m[1]}>{'.+' if m[2] else '[^/]+'})", template)
         object.__setattr__(self, "pattern", re.compile(regex))
 
     def matches(self, path: str) -> bool:
         found = self.pattern.fullmatch(path)
         # "." and ".." would be folded away by a URL parser on the way, landing on another path.
-        return found is not None and not any(value in (".", "..") for value in found.groupdict().values())
+        return found is not None and not any(segment in (".", "..")
+                                             for value in found.groupdict().values() for segment in value.split("/"))
 
 
 class MethodNotAllowed(Problem):
@@ -72,8 +80,9 @@ class RouteTable:
         return [route for route in self.routes if route.upstream is upstream]
 
 
-AUTH, REGISTRATION = Upstream.AUTH, Upstream.REGISTRATION
-OPEN, SESSION, ENROLLMENT, ADMIN, APP = Policy.OPEN, Policy.SESSION, Policy.ENROLLMENT, Policy.ADMIN, Policy.APP
+AUTH, REGISTRATION, WEB = Upstream.AUTH, Upstream.REGISTRATION, Upstream.WEB
+OPEN, SESSION, ENROLLMENT, ADMIN, APP, PAGE = (Policy.OPEN, Policy.SESSION, Policy.ENROLLMENT, Policy.ADMIN, Policy.APP,
+                                               Policy.PAGE)
 
 ROUTES = RouteTable([
     # auth: the two-step login, the seed-compatible login, refresh
@@ -112,4 +121,8 @@ ROUTES = RouteTable([
     Route("GET", "/api/v1/registrations/{registration_token}", REGISTRATION, APP, scope="status"),
     # seed mode (opt-in per app, checked by registration): the new seed once
     Route("POST", "/api/v1/registrations/{registration_token}/seed", REGISTRATION, APP, scope="setup"),
+    # web: pages for people (a form's action is an API call, limited as the API is, for the person's address)
+    Route("GET", "/", WEB, PAGE),
+    Route("GET", "/ui/{page:path}", WEB, PAGE),
+    Route("POST", "/ui/{page:path}", WEB, PAGE),
 ])

@@ -18,9 +18,10 @@ SERVICES = {
     "vault": ("twofold_vault", "VAULT", True),
     "auth": ("twofold_auth", "AUTH", True),
     "registration": ("twofold_registration", "REGISTRATION", True),
+    "web": ("twofold_web", "WEB", False),
     "gateway": ("twofold_gateway", "GATEWAY", False),
 }
-START_ORDER = ["vault", "auth", "registration", "gateway"]
+START_ORDER = ["vault", "auth", "registration", "web", "gateway"]
 
 
 async def service_sql(stack: Any, service: str, query: str, *args: object) -> list[asyncpg.Record]:
@@ -37,6 +38,7 @@ async def service_env(infra: Infra, create_database: Callable[[str], Awaitable[s
     wiring = {
         "AUTH_URL": urls.get("auth", ""), "VAULT_URL": urls.get("vault", ""),
         "REGISTRATION_URL": urls.get("registration", ""),
+        "WEB_URL": urls.get("web", ""), "GATEWAY_URL": urls.get("gateway", ""),
         "CALLBACK_URL": f"{public}/api/auth/totp-callback",
     }
     _, prefix, has_database = SERVICES[name]

@@ -1,0 +1,244 @@
+"""The pages for people, in a real browser (Debian's Chromium, driven by Playwright), through the gateway
+alone: sign up, enrollment that cannot be skipped, recovery codes, sign in with a code, the account."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Browser, async_playwright
+
+from twofold_common.testing.pages import Visitor
+from twofold_common.testing.people import Person
+from twofold_common.testing.waiting import eventually
+from twofold_web.words import WORDS
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def exact(text: str) -> str:
+    """A selector of the element whose whole text is ``text``."""
+    return f'text="{text}"'
+DESKTOP = {"viewport": {"width": 1280, "height": 800}}
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def visitor(browser: Browser, system) -> AsyncIterator[Visitor]:
+    async with _visitor(browser, system) as person:
+        yield person
+
+
+def _visitor(browser: Browser, system, device: dict = DESKTOP):
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def opened() -> AsyncIterator[Visitor]:
+        context = await browser.new_context(**device)
+        try:
+            yield Visitor(await context.new_page(), system.gateway.url, system.provider, system.window)
+        finally:
+            await context.close()
+
+    return opened()
+
+
+async def test_sign_up_to_a_signed_in_account_with_only_the_pages_at_phone_width(browser, system) -> None:
+    async with _visitor(browser, system, PHONE) as visitor:
+        page = visitor.page
+        person = await visitor.sign_up()
+        assert visitor.at("/ui/enroll")
+        await visitor.start_with_an_app(person)
+        assert await page.locator("figure.qr svg").count() == 1
+        code_field = page.locator("#code")
+        assert await code_field.get_attribute("autocomplete") == "one-time-code"
+        assert await code_field.get_attribute("inputmode") == "numeric"
+        await visitor.enter_code(await person.code())
+        assert visitor.at("/ui/recovery-codes")
+        codes = await visitor.recovery_codes()
+        assert len(codes) >= 8
+        async with page.expect_download() as download:
+            await page.click(exact(WORDS.recovery_download))
+        saved = (await (await download.value).path()).read_text()
+        assert all(code in saved for code in codes)
+        # "saved them" is asked before anything else opens
+        await visitor.follow(exact(WORDS.recovery_continue))
+        assert await visitor.error_of("saved") == WORDS.recovery_confirm
+        assert await visitor.recovery_codes() == codes
+        await visitor.save_recovery_codes()
+        assert visitor.at("/ui/signin")
+        assert await page.input_value("#email") == person.email
+        await visitor.sign_in(person)
+        assert visitor.at("/ui/account")
+        assert person.email in (await page.text_content("main") or "")
+
+
+async def test_pages_are_framed_by_no_one_run_only_our_script_and_keep_the_visit_out_of_reach(visitor) -> None:
+    answer = await visitor.page.goto(visitor.base_url + "/ui/signin")
+    assert answer is not None and answer.status == 200
+    headers = answer.headers
+    policy = headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["cache-control"] == "no-store"
+    [cookie] = await visitor.page.context.cookies()
+    assert cookie["name"] == "__Host-twofold"
+    assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Lax"
+    assert await visitor.page.evaluate("document.cookie") == ""
+
+
+async def test_enrollment_cannot_be_skipped_by_another_url_the_back_button_or_a_new_browser(browser, visitor,
+                                                                                              system) -> None:
+    person = await visitor.sign_up()
+    for path in ["/ui/account", "/", "/ui/signin", "/ui/signup", "/ui/signin/code", "/ui/account/confirm/delete",
+                 "/ui/recovery-codes"]:
+        await visitor.open(path)
+        assert visitor.at("/ui/enroll"), path
+    key = await visitor.start_with_an_app(person)
+    await visitor.open("/ui/account")  # leaving and coming back lands on the same step, the same key
+    assert visitor.at("/ui/enroll")
+    assert (await visitor.page.text_content("#key") or "").replace(" ", "") == key
+    # a browser without the visit: the password leads to enrollment again, never to a session
+    async with _visitor(browser, system) as elsewhere:
+        await elsewhere.enter_password(person)
+        assert elsewhere.at("/ui/enroll")
+    await visitor.enter_code(await person.code())
+    assert visitor.at("/ui/recovery-codes")
+    await visitor.page.go_back()
+    assert visitor.at("/ui/recovery-codes")
+    await visitor.save_recovery_codes()
+    await visitor.page.go_back()  # the codes were shown once: back does not show them again
+    assert not visitor.at("/ui/recovery-codes")
+    assert await visitor.page.locator("#recovery-codes").count() == 0
+
+
+async def test_the_provider_way_and_the_code_page_button_that_opens_the_authenticator(visitor, system) -> None:
+    person = await visitor.sign_up()
+    await visitor.enroll_with_the_provider(person)
+    page = visitor.page
+    assert "/api/auth/totp-callback" in page.url
+    assert await page.locator("#recovery-codes li").count() >= 8
+    await page.check("#saved")
+    await visitor.follow("text=Continue")  # to the pages, which notice the completed enrollment
+    assert visitor.at("/ui/signin")
+    await _heard_by_auth(system, person)
+    await visitor.enter_password(person)
+    assert visitor.at("/ui/signin/code")
+    assert person.enrollment is not None
+    opener = await page.get_attribute(exact(WORDS.code_open_app), "href")
+    assert opener is not None and opener.endswith(f"seedId={person.enrollment.seed_id}")
+    await visitor.enter_code(await person.code())
+    assert visitor.at("/ui/account")
+
+
+@pytest.mark.system_env(AUTH_LOCKOUT_FAILURES="3")
+async def test_a_wrong_code_and_a_locked_account_read_alike(visitor, system) -> None:
+    person = await _enrolled(visitor, system)
+    await visitor.enter_password(person)
+    for _ in range(3):
+        await visitor.enter_code(person.wrong_code())
+        assert visitor.at("/ui/signin/code")
+        assert await visitor.error_of("code") == WORDS.code_wrong
+    await visitor.enter_code(await person.code())  # right, but the account is locked now
+    assert visitor.at("/ui/signin/code")
+    assert await visitor.error_of("code") == WORDS.code_wrong
+
+
+@pytest.mark.system_env(GATEWAY_OPEN_RATE_PER_SECOND="0.01", GATEWAY_OPEN_BURST="2")
+async def test_the_apis_rate_limit_is_the_pages_and_is_said_in_words(visitor) -> None:
+    person = Person("someone@example.com", user_id="", setup_token="", password="not the password at all")
+    for _ in range(3):
+        await visitor.enter_password(person)
+    alert = await visitor.page.text_content("[role=alert]") or ""
+    assert alert.startswith("Too many tries. Try again in"), alert
+
+
+async def test_a_form_posted_without_its_csrf_token_is_refused(visitor, system) -> None:
+    person = await _enrolled(visitor, system)
+    await visitor.sign_in(person)
+    assert visitor.at("/ui/account")
+    request = visitor.page.request  # the browser's cookies, but not the page's form
+    for form in ({"code": await person.code()}, {"code": await person.code(), "csrf": "guessed"}):
+        refused = await request.post(visitor.base_url + "/ui/account/confirm/delete", form=form)
+        assert refused.status == 403
+        assert WORDS.form_expired_title in await refused.text()
+    refused = await request.post(visitor.base_url + "/ui/signout", form={})
+    assert refused.status == 403
+    await visitor.open("/ui/account")
+    assert visitor.at("/ui/account")  # still signed in, the account still there
+
+
+async def test_account_actions_each_ask_a_fresh_code(browser, visitor, system) -> None:
+    person = await _enrolled(visitor, system)
+    await visitor.sign_in(person)
+    page = visitor.page
+    async with _visitor(browser, system) as other_device:
+        await other_device.sign_in(person)
+        assert other_device.at("/ui/account")
+        await visitor.open("/ui/account")
+        assert await page.locator("#session-list li").count() == 2
+        # sign out the other device: a wrong code first
+        await visitor.follow("#session-list li:not(:has(strong)) >> text=" + WORDS.revoke)
+        await visitor.enter_code(person.wrong_code())
+        assert await visitor.error_of("code") == WORDS.code_wrong
+        await visitor.enter_code(await person.code())
+        assert visitor.at("/ui/account")
+        assert await page.locator("#session-list li").count() == 1
+        await other_device.open("/ui/account")
+        assert other_device.at("/ui/signin")
+
+    # new recovery codes: shown until saved, then one of them signs in
+    await visitor.follow(exact(WORDS.new_recovery_codes))
+    await visitor.enter_code(await person.code())
+    assert visitor.at("/ui/recovery-codes")
+    codes = await visitor.save_recovery_codes()
+    assert visitor.at("/ui/account")
+    await visitor.follow(exact(WORDS.sign_out))
+    assert visitor.at("/ui/signin")
+    await page.go_back()
+    assert visitor.at("/ui/signin")  # the account page is gone with the session
+    await visitor.enter_password(person)
+    await visitor.follow(exact(WORDS.use_recovery))
+    await visitor.enter_code(codes[0], field="#recovery_code")
+    assert visitor.at("/ui/account")
+
+    # a new authenticator replaces the old one
+    await visitor.follow(exact(WORDS.reenroll))
+    await visitor.enter_code(await person.code())
+    assert visitor.at("/ui/enroll")
+    old = person.enrollment
+    await visitor.start_with_an_app(person)
+    await visitor.enter_code(await person.code())
+    if visitor.at("/ui/recovery-codes"):
+        await visitor.save_recovery_codes()
+    assert visitor.at("/ui/account")
+    assert old is not None and person.enrollment is not None and old.seed != person.enrollment.seed
+
+    # deleting the account
+    await visitor.follow(exact(WORDS.delete_account))
+    await visitor.enter_code(await person.code())
+    assert visitor.at("/ui/signin")
+    await visitor.enter_password(person)
+    assert await visitor.page.text_content("[role=alert]") == WORDS.signin_wrong
+
+
+async def _enrolled(visitor: Visitor, system) -> Person:
+    person = await visitor.sign_up()
+    await visitor.enroll_with_an_app(person)
+    assert visitor.at("/ui/signin")
+    await _heard_by_auth(system, person)
+    return person
+
+
+async def _heard_by_auth(system, person: Person) -> None:
+    """Auth learns of a completed enrollment by its event: a person takes longer than that to sign in,
+    a test may not."""
+    await eventually(lambda: system.login_is(person, "2fa_required"))
