@@ -26,12 +26,14 @@ from twofold_common.settings import ServiceSettings
 from twofold_gateway.settings import GatewaySettings
 from twofold_registration.settings import RegistrationSettings
 from twofold_vault.settings import VaultSettings
+from twofold_web.settings import WebSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "k8s"
 # compose service / Kubernetes directory -> settings class
 SERVICES: dict[str, type[ServiceSettings]] = {
     "auth": AuthSettings, "registration": RegistrationSettings, "vault": VaultSettings, "gateway": GatewaySettings,
+    "web": WebSettings,
 }
 # Not secret, but they travel with a key ring (rotation changes both at once).
 KEY_RING_COMPANIONS = {"auth": ["active_signing_key_id"], "vault": ["active_key_id"]}
@@ -105,6 +107,7 @@ def fresh_secrets() -> dict[str, str]:
         "REGISTRATION_SEED_PICKUP_KEY": key(),
         "VAULT_ENCRYPTION_KEYS": json.dumps({"2026-11": key()}), "VAULT_ACTIVE_KEY_ID": "2026-11",
         "VAULT_RECOVERY_CODE_PEPPER": secrets.token_urlsafe(32),
+        "WEB_COOKIE_KEY": secrets.token_urlsafe(32),
     }
 
 
@@ -149,7 +152,7 @@ def pod_spec(doc: dict) -> dict | None:
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_workload_signs_with_its_services_own_key_and_reads_the_one_ring(service: str) -> None:
     """Servers, migration Jobs and CronJobs alike: a service's key from its own Secret only (no key shared between
-    services), the public keys from the ConfigMap all four read; compose passes the one ring from .env."""
+    services), the public keys from the ConfigMap they all read; compose passes the one ring from .env."""
     signing, ring = env_name(SERVICES[service], "internal_signing_key"), env_name(SERVICES[service],
                                                                                  "internal_public_keys")
     checked = []

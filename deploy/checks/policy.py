@@ -24,7 +24,7 @@ PUBLIC_NAME = re.compile(r"_PUBLIC_KEYS$")
 
 def secret_name(name: str) -> bool:
     return bool(SECRET_NAME.search(name)) and not PUBLIC_NAME.search(name)
-PREFIXES = {"auth": "AUTH", "registration": "REGISTRATION", "vault": "VAULT", "gateway": "GATEWAY"}
+PREFIXES = {"auth": "AUTH", "registration": "REGISTRATION", "vault": "VAULT", "gateway": "GATEWAY", "web": "WEB"}
 
 
 class Report:
@@ -126,7 +126,8 @@ def check_rendering(name: str, docs: list[dict], report: Report) -> None:
         report.check(any(selects(p["spec"]["podSelector"], labels) and "Ingress" in p["spec"].get("policyTypes", [])
                          and p["spec"].get("ingress") for p in policies), where, "no NetworkPolicy lets anything in")
         prefix = PREFIXES.get(labels.get("app.kubernetes.io/name", ""))
-        if prefix and hpas:
+        # only a Kafka client's replicas share partitions (web has no consumer)
+        if prefix and hpas and labels.get("twofold.dev/kafka") == "client":
             partitions = int(config.get(f"{prefix}_KAFKA_TOPIC_PARTITIONS", 3))
             report.check(partitions >= hpas[0]["spec"]["maxReplicas"], where,
                          f"{partitions} topic partitions for up to {hpas[0]['spec']['maxReplicas']} replicas: "

@@ -5,7 +5,7 @@
 #                  against the JSON schemas of Kubernetes $K8S_VERSION, strictly (an unknown field or
 #                  kind fails)
 #   3. dockerfile  deploy/docker/Dockerfile linted by hadolint
-#   4. shell       the shell scripts of deploy/docker and deploy/checks, by shellcheck
+#   4. shell       the shell scripts of deploy/docker, deploy/checks and deploy/native, by shellcheck
 #   5. policy      the project's own rules over all of it (deploy/checks/policy.py): secrets only by
 #                  reference, probes, hardening, a Service/HPA/PDB/NetworkPolicy per Deployment...
 #
@@ -141,7 +141,7 @@ check_dockerfile() {
 check_shell() {
   install_once "$PY_TOOLS" fill_venv
   local scripts
-  mapfile -t scripts < <(cd "$ROOT" && find deploy/docker deploy/checks -name '*.sh' | sort)
+  mapfile -t scripts < <(cd "$ROOT" && find deploy/docker deploy/checks deploy/native -name '*.sh' | sort)
   say "shell: shellcheck ${scripts[*]}"
   (cd "$ROOT" && "$PY_TOOLS/venv/bin/shellcheck" --color=never "${scripts[@]}")
 }
