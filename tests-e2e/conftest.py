@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from twofold_common.testing.browser import chromium, open_page  # noqa: F401 (fixtures: the page tests' browser)
 from twofold_common.testing.inprocess import InProcessStack
 from twofold_common.testing.people import PublicApi
 from twofold_common.testing.plugin import stack_fixtures

@@ -3,82 +3,64 @@ alone: sign up, enrollment that cannot be skipped, recovery codes, sign in with 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from playwright.async_api import Browser, async_playwright
 
+from twofold_common.events import REGISTRATION_TOPIC
+from twofold_common.testing.browser import DESKTOP, PHONE, Viewport
 from twofold_common.testing.pages import Visitor
 from twofold_common.testing.people import Person
-from twofold_common.testing.waiting import eventually
+from twofold_common.testing.waiting import consumer_caught_up
 from twofold_web.words import WORDS
-
-CHROMIUM = "/usr/bin/chromium"
 
 
 def exact(text: str) -> str:
     """A selector of the element whose whole text is ``text``."""
     return f'text="{text}"'
-DESKTOP = {"viewport": {"width": 1280, "height": 800}}
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield browser
-        await browser.close()
 
 
 @pytest.fixture
-async def visitor(browser: Browser, system) -> AsyncIterator[Visitor]:
-    async with _visitor(browser, system) as person:
-        yield person
+async def visitor(new_visitor) -> Visitor:
+    return await new_visitor()
 
 
-def _visitor(browser: Browser, system, device: dict = DESKTOP):
-    from contextlib import asynccontextmanager
+@pytest.fixture
+def new_visitor(open_page, system):
+    """Someone in a browser of their own (a new profile: no cookie of another)."""
+    async def new(viewport: Viewport = DESKTOP) -> Visitor:
+        return Visitor(await open_page(viewport), system.gateway.url, system.provider, system.window)
 
-    @asynccontextmanager
-    async def opened() -> AsyncIterator[Visitor]:
-        context = await browser.new_context(**device)
-        try:
-            yield Visitor(await context.new_page(), system.gateway.url, system.provider, system.window)
-        finally:
-            await context.close()
-
-    return opened()
+    return new
 
 
-async def test_sign_up_to_a_signed_in_account_with_only_the_pages_at_phone_width(browser, system) -> None:
-    async with _visitor(browser, system, PHONE) as visitor:
-        page = visitor.page
-        person = await visitor.sign_up()
-        assert visitor.at("/ui/enroll")
-        await visitor.start_with_an_app(person)
-        assert await page.locator("figure.qr svg").count() == 1
-        code_field = page.locator("#code")
-        assert await code_field.get_attribute("autocomplete") == "one-time-code"
-        assert await code_field.get_attribute("inputmode") == "numeric"
-        await visitor.enter_code(await person.code())
-        assert visitor.at("/ui/recovery-codes")
-        codes = await visitor.recovery_codes()
-        assert len(codes) >= 8
-        async with page.expect_download() as download:
-            await page.click(exact(WORDS.recovery_download))
-        saved = (await (await download.value).path()).read_text()
-        assert all(code in saved for code in codes)
-        # "saved them" is asked before anything else opens
-        await visitor.follow(exact(WORDS.recovery_continue))
-        assert await visitor.error_of("saved") == WORDS.recovery_confirm
-        assert await visitor.recovery_codes() == codes
-        await visitor.save_recovery_codes()
-        assert visitor.at("/ui/signin")
-        assert await page.input_value("#email") == person.email
-        await visitor.sign_in(person)
-        assert visitor.at("/ui/account")
-        assert person.email in (await page.text_content("main") or "")
+async def test_sign_up_to_a_signed_in_account_with_only_the_pages_at_phone_width(new_visitor, system) -> None:
+    visitor = await new_visitor(PHONE)
+    page = visitor.page
+    person = await visitor.sign_up()
+    assert visitor.at("/ui/enroll")
+    await visitor.start_with_an_app(person)
+    assert await page.locator("figure.qr svg").count() == 1
+    code_field = page.locator("#code")
+    assert await code_field.get_attribute("autocomplete") == "one-time-code"
+    assert await code_field.get_attribute("inputmode") == "numeric"
+    await visitor.enter_code(await person.code())
+    assert visitor.at("/ui/recovery-codes")
+    codes = await visitor.recovery_codes()
+    assert len(codes) >= 8
+    async with page.expect_download() as download:
+        await page.click(exact(WORDS.recovery_download))
+    saved = (await (await download.value).path()).read_text()
+    assert all(code in saved for code in codes)
+    # "saved them" is asked before anything else opens
+    await visitor.follow(exact(WORDS.recovery_continue))
+    assert await visitor.error_of("saved") == WORDS.recovery_confirm
+    assert await visitor.recovery_codes() == codes
+    await visitor.save_recovery_codes()
+    assert visitor.at("/ui/signin")
+    assert await page.input_value("#email") == person.email
+    await _heard_by_auth(system, person)
+    await visitor.sign_in(person)
+    assert visitor.at("/ui/account")
+    assert person.email in (await page.text_content("main") or "")
 
 
 async def test_pages_are_framed_by_no_one_run_only_our_script_and_keep_the_visit_out_of_reach(visitor) -> None:
@@ -95,8 +77,8 @@ async def test_pages_are_framed_by_no_one_run_only_our_script_and_keep_the_visit
     assert await visitor.page.evaluate("document.cookie") == ""
 
 
-async def test_enrollment_cannot_be_skipped_by_another_url_the_back_button_or_a_new_browser(browser, visitor,
-                                                                                              system) -> None:
+async def test_enrollment_cannot_be_skipped_by_another_url_the_back_button_or_a_new_browser(visitor,
+                                                                                              new_visitor) -> None:
     person = await visitor.sign_up()
     for path in ["/ui/account", "/", "/ui/signin", "/ui/signup", "/ui/signin/code", "/ui/account/confirm/delete",
                  "/ui/recovery-codes"]:
@@ -107,9 +89,9 @@ async def test_enrollment_cannot_be_skipped_by_another_url_the_back_button_or_a_
     assert visitor.at("/ui/enroll")
     assert (await visitor.page.text_content("#key") or "").replace(" ", "") == key
     # a browser without the visit: the password leads to enrollment again, never to a session
-    async with _visitor(browser, system) as elsewhere:
-        await elsewhere.enter_password(person)
-        assert elsewhere.at("/ui/enroll")
+    elsewhere = await new_visitor()
+    await elsewhere.enter_password(person)
+    assert elsewhere.at("/ui/enroll")
     await visitor.enter_code(await person.code())
     assert visitor.at("/ui/recovery-codes")
     await visitor.page.go_back()
@@ -133,7 +115,7 @@ async def test_the_provider_way_and_the_code_page_button_that_opens_the_authenti
     await visitor.enter_password(person)
     assert visitor.at("/ui/signin/code")
     assert person.enrollment is not None
-    opener = await page.get_attribute(exact(WORDS.code_open_app), "href")
+    opener = await page.get_attribute("#open-authenticator", "href")
     assert opener is not None and opener.endswith(f"seedId={person.enrollment.seed_id}")
     await visitor.enter_code(await person.code())
     assert visitor.at("/ui/account")
@@ -176,24 +158,24 @@ async def test_a_form_posted_without_its_csrf_token_is_refused(visitor, system) 
     assert visitor.at("/ui/account")  # still signed in, the account still there
 
 
-async def test_account_actions_each_ask_a_fresh_code(browser, visitor, system) -> None:
+async def test_account_actions_each_ask_a_fresh_code(visitor, new_visitor, system) -> None:
     person = await _enrolled(visitor, system)
     await visitor.sign_in(person)
     page = visitor.page
-    async with _visitor(browser, system) as other_device:
-        await other_device.sign_in(person)
-        assert other_device.at("/ui/account")
-        await visitor.open("/ui/account")
-        assert await page.locator("#session-list li").count() == 2
-        # sign out the other device: a wrong code first
-        await visitor.follow("#session-list li:not(:has(strong)) >> text=" + WORDS.revoke)
-        await visitor.enter_code(person.wrong_code())
-        assert await visitor.error_of("code") == WORDS.code_wrong
-        await visitor.enter_code(await person.code())
-        assert visitor.at("/ui/account")
-        assert await page.locator("#session-list li").count() == 1
-        await other_device.open("/ui/account")
-        assert other_device.at("/ui/signin")
+    other_device = await new_visitor()
+    await other_device.sign_in(person)
+    assert other_device.at("/ui/account")
+    await visitor.open("/ui/account")
+    assert await page.locator("#session-list li").count() == 2
+    # sign out the other device: a wrong code first
+    await visitor.follow("#session-list li:not(:has(strong)) >> text=" + WORDS.revoke)
+    await visitor.enter_code(person.wrong_code())
+    assert await visitor.error_of("code") == WORDS.code_wrong
+    await visitor.enter_code(await person.code())
+    assert visitor.at("/ui/account")
+    assert await page.locator("#session-list li").count() == 1
+    await other_device.open("/ui/account")
+    assert other_device.at("/ui/signin")
 
     # new recovery codes: shown until saved, then one of them signs in
     await visitor.follow(exact(WORDS.new_recovery_codes))
@@ -239,6 +221,8 @@ async def _enrolled(visitor: Visitor, system) -> Person:
 
 
 async def _heard_by_auth(system, person: Person) -> None:
-    """Auth learns of a completed enrollment by its event: a person takes longer than that to sign in,
-    a test may not."""
-    await eventually(lambda: system.login_is(person, "2fa_required"))
+    """Auth learns of a completed enrollment by its event: a person takes longer than that to sign in, a test
+    may not (and a new system's consumer first reads the topic's history)."""
+    await consumer_caught_up(system.stack.infra.kafka_bootstrap, system.stack["auth"].env["AUTH_CONSUMER_GROUP"],
+                             REGISTRATION_TOPIC, timeout=180)
+    assert await system.login_is(person, "2fa_required")

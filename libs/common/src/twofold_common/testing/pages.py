@@ -37,12 +37,12 @@ class Visitor:
         await self.open("/ui/signup")
         await self.page.fill("#email", email)
         await self.page.fill("#password", password)
-        await self.follow("button[type=submit]")
+        await self.follow('form[action="/ui/signup"] button')
         return Person(email, user_id="", setup_token="", window=self.window, password=password)
 
     async def start_with_an_app(self, person: Person) -> str:
         """Choose "another authenticator app": the QR's key, which the app would read (spaces are for people)."""
-        await self.follow("text=Use another authenticator app")
+        await self.follow('form[action="/ui/enroll/start"]:has(input[value=native]) button')
         key = (await self.page.text_content("#key") or "").replace(" ", "")
         person.enrollment = Enrollment(seed=key, seed_id="", account=person.email, period=self.provider.period)
         return key
@@ -55,8 +55,8 @@ class Visitor:
 
     async def enroll_with_the_provider(self, person: Person) -> None:
         """Simple TOTP's way: its button opens the provider, which sends the browser to our callback."""
-        await self.follow("text=Use Simple TOTP")
-        deep_link = await self.page.get_attribute("text=Open Simple TOTP", "href")
+        await self.follow('form[action="/ui/enroll/start"]:has(input[value=legitate]) button')
+        deep_link = await self.page.get_attribute("#open-authenticator", "href")
         assert deep_link is not None
         callback, person.enrollment = self.provider.accept(deep_link)
         await self.page.goto(callback)
@@ -67,7 +67,7 @@ class Visitor:
     async def save_recovery_codes(self) -> list[str]:
         codes = await self.recovery_codes()
         await self.page.check("#saved")
-        await self.follow("text=Continue")
+        await self.follow('form[action="/ui/recovery-codes/saved"] button')
         return codes
 
     async def sign_in(self, person: Person) -> None:
@@ -78,11 +78,11 @@ class Visitor:
         await self.open("/ui/signin")
         await self.page.fill("#email", person.email)
         await self.page.fill("#password", person.password)
-        await self.follow("button[type=submit]")
+        await self.follow('form[action="/ui/signin"] button')
 
     async def enter_code(self, code: str, field: str = "#code") -> None:
         await self.page.fill(field, code)
-        await self.follow("button[type=submit]")
+        await self.follow(f"form:has({field}) button[type=submit]")
 
     async def error_of(self, field: str) -> str:
         return (await self.page.text_content(f"#{field}-error") or "").strip()
