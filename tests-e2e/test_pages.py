@@ -3,8 +3,14 @@ alone: sign up, enrollment that cannot be skipped, recovery codes, sign in with 
 
 from __future__ import annotations
 
-import pytest
+import contextlib
+from urllib.parse import parse_qs, urlsplit
 
+import pyotp
+import pytest
+from playwright.async_api import Error as PlaywrightError
+
+from twofold_common import redirect_signature
 from twofold_common.events import REGISTRATION_TOPIC
 from twofold_common.testing.browser import DESKTOP, PHONE, Viewport
 from twofold_common.testing.pages import Visitor
@@ -226,3 +232,62 @@ async def _heard_by_auth(system, person: Person) -> None:
     await consumer_caught_up(system.stack.infra.kafka_bootstrap, system.stack["auth"].env["AUTH_CONSUMER_GROUP"],
                              REGISTRATION_TOPIC, timeout=180)
     assert await system.login_is(person, "2fa_required")
+
+
+APP_CALLBACK = "https://app.example.com/2fa/done"
+
+
+@pytest.mark.parametrize("provider", ["native", "legitate"])
+async def test_an_app_sends_its_user_to_the_enrollment_page_and_gets_the_signed_redirect_back(visitor, system,
+                                                                                             provider) -> None:
+    app = system.create_app("--callback-url", APP_CALLBACK)
+    started = await system.http.post("/api/v1/setup", auth=(app["clientId"], app["clientSecret"]), json={
+        "account": "acct-7", "email": "seven@example.com", "callbackUrl": APP_CALLBACK, "provider": provider})
+    assert started.status_code == 201, started.text
+    token = started.json()["registrationToken"]
+    page = visitor.page
+    arrived: list[str] = []  # the app's callback: never reached over the network here, only noted
+
+    async def app_callback(route) -> None:
+        arrived.append(route.request.url)
+        await route.fulfill(status=200, body="app")
+
+    await page.route(APP_CALLBACK + "*", app_callback)
+    # a link of another app, or another registration, leads nowhere
+    await visitor.open(f"/ui/enroll/app?client_id=someone-else&registration={token}")
+    assert await page.locator("h1").text_content() == WORDS.app_link_invalid
+    await visitor.open(f"/ui/enroll/app?client_id={app['clientId']}&registration={token}")
+    assert visitor.at("/ui/enroll") and "registration=" not in page.url
+    assert "e2e app" in (await page.text_content("main") or "")
+    if provider == "native":
+        key = (await page.text_content("#key") or "").replace(" ", "")
+        await visitor.enter_code(person_code := _code(key, system))
+        assert await page.locator("h1").text_content() == WORDS.app_enrolled
+        await visitor.follow("#continue")
+        seed_id = None
+    else:
+        deep_link = await page.get_attribute("#open-authenticator", "href")
+        assert deep_link is not None
+        callback, enrollment = system.provider.accept(deep_link)
+        # the provider sends the browser to our callback, which redirects it to the app (a redirect is not
+        # routed: the app's address does not resolve here, so the navigation fails once the request left)
+        async with page.expect_request(lambda request: request.url.startswith(APP_CALLBACK)) as redirected:
+            with contextlib.suppress(PlaywrightError):
+                await page.goto(callback)
+        arrived.append((await redirected.value).url)
+        visitor.page = page = await page.context.new_page()  # the first still shows the browser's error page
+        seed_id, person_code = enrollment.seed_id, None
+    assert len(arrived) == 1 and arrived[0].startswith(APP_CALLBACK + "?")
+    params = {k: v[0] for k, v in parse_qs(urlsplit(arrived[0]).query).items()}
+    assert redirect_signature.verify(app["clientSecret"], params)
+    assert params["regToken"] == token and params["success"] == "true"
+    if seed_id:
+        assert params["seedId"] == seed_id
+    assert person_code is None or person_code not in arrived[0]
+    # the link has done its work: a second visit finds the setup ended
+    await visitor.open(f"/ui/enroll/app?client_id={app['clientId']}&registration={token}")
+    assert await page.locator("h1").text_content() == WORDS.app_link_ended
+
+
+def _code(key: str, system) -> str:
+    return pyotp.TOTP(key, interval=system.provider.period).now()

@@ -115,6 +115,8 @@ ROUTES = RouteTable([
     Route("POST", "/api/auth/setup-2fa", REGISTRATION, ENROLLMENT, scope="setup"),
     Route("GET", "/api/auth/registrations/{registration_token}", REGISTRATION, ENROLLMENT, scope="status"),
     Route("POST", "/api/auth/setup-2fa/confirm", REGISTRATION, OPEN, rate_limited=True),
+    # a registration token's holder (the pages) resumes its setup: the way on, or its state
+    Route("POST", "/api/auth/setup-2fa/resume", REGISTRATION, OPEN, rate_limited=True),
     # the provider's redirect of the person's browser (its query carries a seed: never logged)
     Route("GET", "/api/auth/totp-callback", REGISTRATION, OPEN, rate_limited=True),
     Route("POST", "/api/v1/setup", REGISTRATION, APP, scope="setup"),

@@ -26,14 +26,16 @@ SECURE_NAME, PLAIN_NAME = "__Host-twofold", "twofold"
 
 @dataclass
 class Enrollment:
-    """An enrollment under way: the setup token that allows it and, once started, its registration."""
+    """An enrollment under way: a person's, allowed by a setup token, or one an app started for its user
+    (who came with the registration). The way on (a QR code, the provider's link) is asked of the API again
+    at each step (``/api/auth/setup-2fa/resume``): no seed is kept here."""
 
-    setup_token: str
+    setup_token: str | None = None
     replacing: bool = False  # re-enrollment of a signed-in person, not the account's first authenticator
     registration_token: str | None = None
     provider: str | None = None  # "native" | "legitate"
-    otpauth_uri: str | None = None  # native: shown again (as a QR code) until confirmed
-    deep_link: str | None = None  # the provider's: opens the authenticator
+    client_id: str | None = None  # the app that sent its user here
+    app_name: str | None = None
 
 
 @dataclass

@@ -53,6 +53,12 @@ class Words:
     enroll_pending: str = "Simple TOTP has not finished yet. Accept the request in the app, then continue."
     enroll_rejected: str = "The request was declined in the app. Choose a way to try again."
     enroll_expired: str = "That setup took too long and expired. Start it again."
+    enroll_app_lead: str = ("{app} asks for a second factor: an authenticator app on your phone gives you a new "
+                            "code every 30 seconds.")
+    app_link_invalid: str = "This link to set up an authenticator is not valid. Go back to the app and start again."
+    app_link_ended: str = "This setup has ended. Go back to the app; it can start a new one."
+    app_enrolled: str = "Your authenticator is set up"
+    app_continue: str = "Continue to {app}"
     code_wrong_new: str = "That code does not match. Check the app's clock and enter the code it shows now."
     # recovery codes
     recovery_title: str = "Save your recovery codes"

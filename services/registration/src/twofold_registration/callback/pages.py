@@ -22,7 +22,8 @@ button{{font:inherit;font-weight:600;padding:.5rem 1rem}}</style></head>
 _RECOVERY_CODES = """<h2>Your recovery codes</h2>
 <p>Each code signs you in once if you lose your authenticator. Save them somewhere safe now:
 they are shown only this once.</p><ul id="recovery-codes">{items}</ul>
-<p><a download="twofold-recovery-codes.txt" href="data:text/plain;charset=utf-8,{file}">Download as a text file</a></p>"""
+<p><a download="twofold-recovery-codes.txt" href="data:text/plain;charset=utf-8,{file}">Download as a text file</a>
+</p>"""
 _CONTINUE = """<form method="get" action="{url}">{saved}<p><button type="submit">Continue</button></p></form>"""
 _SAVED = """<p><input type="checkbox" id="saved" name="saved" value="yes" required>
 <label for="saved">I have saved my recovery codes</label></p>"""

@@ -14,13 +14,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from twofold_common import redirect_signature
 from twofold_common.db import Database
 from twofold_common.errors import Problem
 
@@ -114,16 +112,8 @@ class Callbacks:
 
 
 def _app_redirect(app: App | None, row: RowMapping, params: CallbackParams, *, seed_id: str | None) -> str | None:
-    """Back to the app that started it: signed with its key, never with the seed."""
+    """Back to the app that started it, when it named a callback URL."""
     if app is None or not row["callback_url"]:
         return None
-    query = {"regToken": params.reg_token, "success": "true" if params.success else "false",
-             "timestamp": str(int(time.time() * 1000))}
-    if seed_id:
-        query["seedId"] = seed_id
-    if params.error and not params.success:
-        query["error"] = params.error[:200]
-    query["signature"] = redirect_signature.sign(app.redirect_key, query)
-    parts = urlsplit(row["callback_url"])
-    joined = f"{parts.query}&{urlencode(query)}" if parts.query else urlencode(query)
-    return urlunsplit(parts._replace(query=joined))
+    return tokens.signed_redirect(app, row["callback_url"], reg_token=params.reg_token, success=params.success,
+                                  seed_id=seed_id, error=params.error)

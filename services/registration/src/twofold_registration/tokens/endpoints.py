@@ -5,7 +5,15 @@ from twofold_common.runtime import SessionDep
 
 from ..deps import EnrollmentsDep, StarterDep
 from . import service
-from .schemas import ConfirmSetup, RegistrationStatus, SetupCompleted, SetupStarted, StartSetup
+from .schemas import (
+    ConfirmSetup,
+    RegistrationStatus,
+    ResumeSetup,
+    SetupCompleted,
+    SetupResumed,
+    SetupStarted,
+    StartSetup,
+)
 from .service import Starter
 
 router = APIRouter(prefix="/api/auth", tags=["enrollment"])
@@ -30,6 +38,14 @@ async def confirm_setup(body: ConfirmSetup, enrollments: EnrollmentsDep) -> Setu
     """Finish a native enrollment with the first code the authenticator app shows (5 codes per 15
     minutes). A first enrollment answers with the account's recovery codes: shown this once."""
     return await enrollments.confirm_native(body)
+
+
+@router.post("/setup-2fa/resume", response_model_exclude_none=True, responses=problem_responses(404, 422, 503))
+async def resume_setup(body: ResumeSetup, session: SessionDep, enrollments: EnrollmentsDep) -> SetupResumed:
+    """The way on with a registration, for its token's holder: the provider's link, or the authenticator app's
+    URI and QR code again, while it is pending; its state once it is not. The pages use it when an app sends
+    its user to ``/ui/enroll/app`` and when a person comes back to a step."""
+    return await enrollments.resume(session, body.registration_token)
 
 
 @router.get("/registrations/{registration_token}", responses=problem_responses(401, 404))

@@ -28,6 +28,24 @@ class SetupStarted(CamelModel):
     qr_svg: str | None = None
 
 
+class ResumeSetup(CamelModel):
+    registration_token: str = Field(min_length=10, max_length=200)
+
+
+class SetupResumed(CamelModel):
+    """A registration as its holder left it: the way on while it is pending (the provider's link, or the
+    authenticator app's URI and QR code again), its state once it is not."""
+
+    status: Literal["pending", "completed", "rejected", "expired"]
+    provider: Literal["legitate", "native"]
+    expires_at: datetime
+    client_id: str | None = Field(description="the app that started it; none for a person's own setup")
+    service_name: str = Field(description="the name the authenticator shows: the app's, or twofold's")
+    deep_link: str | None = None
+    otpauth_uri: str | None = None
+    qr_svg: str | None = None
+
+
 class ConfirmSetup(CamelModel):
     registration_token: str = Field(min_length=10, max_length=200)
     code: str = Field(pattern=r"^[0-9]{6,8}$")
@@ -47,3 +65,5 @@ class SetupCompleted(RegistrationStatus):
     """A native enrollment confirmed; a first enrollment comes with recovery codes, shown this once."""
 
     recovery_codes: list[str] | None = None
+    # an app's registration with a callbackUrl: that URL with the signed parameters of the provider's redirect
+    redirect_to: str | None = None

@@ -3,16 +3,18 @@ the expiry sweeper or the user's deletion.  Each end is one guarded status chang
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from twofold_common import redirect_signature
 from twofold_common.access_tokens import FIRST_ENROLLMENT
 from twofold_common.db import Database
 from twofold_common.errors import Conflict, Forbidden, NotFound, Problem, TooManyRequests
@@ -25,10 +27,10 @@ from twofold_common.events import (
 )
 from twofold_common.outbox import publish
 
-from ..peers import AlreadyEnrolled, Apps, Vault
+from ..peers import AlreadyEnrolled, App, Apps, Vault
 from ..settings import EVENT_SOURCE, RegistrationSettings
 from . import repository
-from .schemas import ConfirmSetup, RegistrationStatus, SetupCompleted, SetupStarted, StartSetup
+from .schemas import ConfirmSetup, RegistrationStatus, SetupCompleted, SetupResumed, SetupStarted, StartSetup
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,24 @@ class Enrollments:
             raise AlreadyEnrolled()
         return starter.enrollment
 
+    async def resume(self, session: AsyncSession, token: str) -> SetupResumed:
+        """The way on for the holder of a registration token (the pages, sent there by an app or coming back
+        to a step): what ``start`` answered, again. A pending native registration's seed is the one the vault
+        made for it (its generation is idempotent per registration)."""
+        row, status = await find(session, token)
+        resumed = SetupResumed.model_validate({"status": status, "provider": row["provider"],
+                                               "expires_at": row["expires_at"], "client_id": row["client_id"],
+                                               "service_name": row["service_name"]})
+        if status != "pending":
+            return resumed
+        account = row["email"] or row["account"] or str(row["user_id"])
+        issuer = row["service_name"] if row["client_id"] else None  # as start named it
+        if row["provider"] == "native":
+            seed = await self.vault.generate(subject=vault_subject(row), account=account, registration_id=row["id"],
+                                             issuer=issuer)
+            return resumed.model_copy(update={"otpauth_uri": seed.otpauth_uri, "qr_svg": seed.qr_svg})
+        return resumed.model_copy(update={"deep_link": self.deep_link(account=account, token=token, service=issuer)})
+
     async def confirm_native(self, body: ConfirmSetup) -> SetupCompleted:
         """A workflow of two transactions on purpose: the attempt is counted and committed before the code
         is checked, so it counts even when the code then proves wrong (and parallel attempts cannot pass
@@ -164,7 +184,28 @@ class Enrollments:
             row = await lock_pending(session, row)
             enrolled = await self.vault.confirm(row["seed_id"], body.code, enrollment=row["enrollment"])
             done = await complete(session, row, seed_id=row["seed_id"], external_seed_id=None)
-        return SetupCompleted(**status_of(done).model_dump(), recovery_codes=enrolled.recovery_codes)
+        redirect = None
+        if row["client_id"] and row["callback_url"]:
+            redirect = signed_redirect(await self.apps.get(row["client_id"]), row["callback_url"],
+                                       reg_token=body.registration_token, success=True, seed_id=str(row["seed_id"]))
+        return SetupCompleted(**status_of(done).model_dump(), recovery_codes=enrolled.recovery_codes,
+                              redirect_to=redirect)
+
+
+def signed_redirect(app: App, callback_url: str, *, reg_token: str, success: bool, seed_id: str | None = None,
+                    error: str | None = None) -> str:
+    """Back to the app that started a registration: its callback URL with the outcome, signed with the app's
+    key (``twofold_common.redirect_signature``), never with the seed."""
+    query = {"regToken": reg_token, "success": "true" if success else "false",
+             "timestamp": str(int(time.time() * 1000))}
+    if seed_id:
+        query["seedId"] = seed_id
+    if error and not success:
+        query["error"] = error[:200]
+    query["signature"] = redirect_signature.sign(app.redirect_key, query)
+    parts = urlsplit(callback_url)
+    joined = f"{parts.query}&{urlencode(query)}" if parts.query else urlencode(query)
+    return urlunsplit(parts._replace(query=joined))
 
 
 async def complete(session: AsyncSession, row: RowMapping, *, seed_id: str, external_seed_id: str | None) -> RowMapping:
