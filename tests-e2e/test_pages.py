@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pyotp
 import pytest
+from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Error as PlaywrightError
 
 from twofold_common import redirect_signature
@@ -291,3 +292,47 @@ async def test_an_app_sends_its_user_to_the_enrollment_page_and_gets_the_signed_
 
 def _code(key: str, system) -> str:
     return pyotp.TOTP(key, interval=system.provider.period).now()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=lambda v: v.name)
+async def test_every_page_passes_axe_core_accessibility_rules(new_visitor, system, viewport) -> None:
+    """Labels, names, contrast, landmarks, focusable controls...: axe-core's rules (WCAG 2.x A and AA) on each
+    page a person meets, errors shown included."""
+    visitor = await new_visitor(viewport)
+    axe = Axe()
+    found: dict[str, list[str]] = {}
+
+    async def check(name: str) -> None:
+        results = await axe.run(visitor.page, options={"runOnly": {"type": "tag", "values": [
+            "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}})
+        violations = [f"{v['id']}: {v['help']}" for v in results.response["violations"]]
+        if violations:
+            found[name] = violations
+
+    await visitor.open("/ui/signup")
+    await check("sign up")
+    await visitor.follow('form[action="/ui/signup"] button')
+    await check("sign up, with errors")
+    person = await visitor.sign_up()
+    await check("enrollment, the two ways")
+    await visitor.start_with_an_app(person)
+    await check("enrollment, QR code")
+    await visitor.enter_code(person.wrong_code())
+    await check("enrollment, a wrong code")
+    await visitor.enter_code(await person.code())
+    await check("recovery codes")
+    await visitor.save_recovery_codes()
+    await check("sign in")
+    await _heard_by_auth(system, person)
+    await visitor.enter_password(person)
+    await check("code")
+    await visitor.enter_code(person.wrong_code())
+    await check("code, a wrong one")
+    await visitor.open("/ui/signin/recovery")
+    await check("recovery code")
+    await visitor.open("/ui/signin/code")
+    await visitor.enter_code(await person.code())
+    await check("account")
+    await visitor.open("/ui/account/confirm/delete")
+    await check("a change that asks a code")
+    assert not found, found

@@ -3,13 +3,14 @@ session, new recovery codes, a new authenticator, deleting the account)."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form
 from fastapi.responses import Response
 
-from ..page import WRONG_CODE, Page, PageDep
+from ..page import WRONG_CODE, Page, PageDep, Redirect
 from ..visit import Enrollment, Visit
 from ..words import WORDS
 
@@ -73,12 +74,13 @@ async def signout(page: PageDep, csrf: Annotated[str, Form()] = "") -> Response:
     """Allowed from every step: the visit ends (an enrollment left unfinished is asked again at sign-in)."""
     page.check_form(csrf)
     if page.visit.session is not None:
-        await page.call("POST", "/api/auth/logout", bearer=page.visit.session.access_token)
+        with contextlib.suppress(Redirect):  # a session that already ended has nothing left to end
+            await page.signed_in("POST", "/api/auth/logout")
     page.visit = Visit()
     return page.redirect("/ui/signin?signed_out=1")
 
 
-def _done(page: Page, action: str, target: str | None, body: object) -> Response:
+def _done(page: Page, action: str, target: str | None, body: Any) -> Response:
     own = page.visit.session
     if action == "revoke-session":
         if own is not None and target == own.session_id:
@@ -86,10 +88,10 @@ def _done(page: Page, action: str, target: str | None, body: object) -> Response
             return page.redirect("/ui/signin?signed_out=1")
         return page.redirect("/ui/account?revoked=1")
     if action == "recovery-codes":
-        page.visit.recovery_codes = body["codes"]  # type: ignore[index]
+        page.visit.recovery_codes = body["codes"]
         return page.redirect("/ui/recovery-codes")
     if action == "re-enroll":
-        page.visit.enrollment = Enrollment(setup_token=body["setupToken"], replacing=True)  # type: ignore[index]
+        page.visit.enrollment = Enrollment(setup_token=body["setupToken"], replacing=True)
         return page.redirect("/ui/enroll")
     page.visit = Visit()  # deleted
     return page.redirect("/ui/signin?deleted=1")
