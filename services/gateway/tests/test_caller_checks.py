@@ -85,12 +85,14 @@ async def test_api_keys_scopes_spoofed_headers_and_the_third_party_flow(world) -
     body = {"account": f"acct-{uuid.uuid4().hex[:6]}", "email": "someone@example.com",
             "callbackUrl": "https://app.example.com/2fa/done"}
 
-    # A person's setup token plus an app id header: were they passed on, registration would take this for
-    # the app's call (and refuse the unsigned internal token); stripped, it is the person's own enrollment.
+    # A person's setup token plus an app id header: were it passed on, registration would take this for the
+    # app's call; stripped, it is the person's own enrollment. An internal token from outside is refused.
     person = await world.register()
+    forged = await world.http.post("/api/auth/setup-2fa", json={}, headers={
+        **bearer(person.setup_token), "X-Internal-Auth": "eyJhbGciOiJIUzI1NiJ9.e30.forged"})
+    assert forged.status_code == 401 and problem_type(forged) == "internal-auth"
     spoofed = await world.http.post("/api/auth/setup-2fa", json={}, headers={
-        **bearer(person.setup_token), "X-Twofold-Client-Id": app["clientId"],
-        "X-Internal-Auth": "eyJhbGciOiJIUzI1NiJ9.e30.forged"})
+        **bearer(person.setup_token), "X-Twofold-Client-Id": app["clientId"]})
     assert spoofed.status_code == 201, spoofed.text
     assert world.provider.read_deep_link(spoofed.json()["deepLink"])["account"] == person.email
 

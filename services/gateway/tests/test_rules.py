@@ -42,7 +42,7 @@ def test_public_paths_go_to_their_owner(method: str, path: str, upstream: Upstre
 
 @pytest.mark.parametrize("path", [
     "/internal/clients/authenticate", "/internal/seeds", "/api/auth/sessions/a/b", "/api/auth/registrations/..",
-    "/api/auth/registrations/.", "/api/auth/login/", "/api/admin/users//unlock", "/", "/api/auth",
+    "/api/auth/registrations/.", "/api/auth/login/", "/api/admin/users//unlock", "/api/auth",
 ])
 def test_anything_else_is_not_routed(path: str) -> None:
     with pytest.raises(NotFound):

@@ -24,8 +24,7 @@ def full_visit() -> Visit:
     return Visit(
         email="person-4f2a@example.com",
         enrollment=Enrollment(setup_token="setup-token-5b1c", replacing=True, registration_token="reg-token-9d3e",
-                              provider="native", otpauth_uri="otpauth://totp/twofold:p?secret=JBSWY3DPEHPK3PXP",
-                              deep_link="https://provider.example/add?t=deep-link-7a"),
+                              provider="native", client_id="cl_app-7a", app_name="An App"),
         recovery_codes=["recovery-code-1111", "recovery-code-2222"],
         challenge=Challenge(token="challenge-token-3c8f", deep_link="https://provider.example/code?c=2"),
         session=Session(access_token="access-token-6e0b", refresh_token="refresh-token-8f4d",

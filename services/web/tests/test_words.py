@@ -91,11 +91,13 @@ def test_every_word_is_a_non_empty_string(language: str) -> None:
         assert isinstance(value, str) and value and value.strip() == value, field.name
 
 
-def test_only_the_seconds_word_has_a_placeholder_and_it_is_filled() -> None:
+def test_the_words_with_placeholders_are_known_and_filled() -> None:
+    """A translation keeps each placeholder: only these words have one, and the pages fill each."""
     placeholders = {field.name: [name for _, name, _, _ in string.Formatter().parse(getattr(WORDS, field.name))
                                  if name is not None]
                     for field in dataclasses.fields(Words)}
-    assert {name: found for name, found in placeholders.items() if found} == {"too_many_seconds": ["seconds"]}
+    assert {name: found for name, found in placeholders.items() if found} == {
+        "too_many_seconds": ["seconds"], "enroll_app_lead": ["app"], "app_continue": ["app"]}
     assert "17" in WORDS.too_many(17) and "{" not in WORDS.too_many(17)
     assert WORDS.too_many(None) == WORDS.too_many(0) == WORDS.too_many_now
 
@@ -150,10 +152,9 @@ def api_sessions() -> list[dict[str, Any]]:
 
 
 SESSION = Session(access_token="a", refresh_token="r", session_id=str(uuid.uuid4()), expires_at=2e9)
-NATIVE = Enrollment(setup_token="s", registration_token="reg", provider="native",
-                    otpauth_uri="otpauth://totp/twofold:p?secret=JBSWY3DPEHPK3PXP")
-PROVIDER = Enrollment(setup_token="s", registration_token="reg", provider="legitate",
-                      deep_link="https://provider.example/add?t=1")
+NATIVE = Enrollment(setup_token="s", registration_token="reg", provider="native")
+PROVIDER = Enrollment(setup_token="s", registration_token="reg", provider="legitate")
+FOR_AN_APP = Enrollment(registration_token="reg", provider="native", client_id="cl_1", app_name="An App")
 
 # template -> contexts, as the handlers in pages/*.py and app.py pass them (page.render adds w, csrf, visit)
 CONTEXTS: dict[str, list[dict[str, Any]]] = {
@@ -183,8 +184,10 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
          "alert": WORDS.enroll_choose},
         {"enrollment": NATIVE, "qr": "<svg></svg>", "key": "JBSW Y3DP EHPK 3PXP"},
         {"enrollment": NATIVE, "qr": "<svg></svg>", "key": "JBSW", "errors": {"code": WORDS.code_format}},
-        {"enrollment": PROVIDER, "qr": None, "key": None},
-        {"enrollment": PROVIDER, "qr": None, "key": None, "alert": WORDS.enroll_pending},
+        {"enrollment": PROVIDER, "qr": None, "key": None, "deep_link": "https://provider.example/add?t=1"},
+        {"enrollment": PROVIDER, "qr": None, "key": None, "deep_link": "https://provider.example/add?t=1",
+         "notice": WORDS.enroll_pending},
+        {"enrollment": FOR_AN_APP, "qr": "<svg></svg>", "key": "JBSW Y3DP EHPK 3PXP"},
     ],
     "recovery_codes.html": [
         {"codes": ["aaaa-bbbb", "cccc-dddd"]},
@@ -202,6 +205,7 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
     "message.html": [
         {"title": WORDS.form_expired_title, "alert": WORDS.form_expired, "back": "/"},
         {"title": WORDS.account_title, "alert": WORDS.unavailable},
+        {"title": WORDS.app_enrolled, "link": ("https://app.example/done?sig=1", WORDS.app_continue.format(app="A"))},
     ],
 }
 VISITS = [Visit(), Visit(email="p@example.com", session=SESSION)]

@@ -34,6 +34,8 @@ async def service_env(infra: Infra, create_database: Callable[[str], Awaitable[s
     """The settings (environment variables) of service ``name`` among the services on ``ports``: its own port and
     database, its own consumer group, its peers' addresses, then ``extra``."""
     urls = {peer: f"http://127.0.0.1:{port}" for peer, port in ports.items()}
+    # a stack without the pages: a port nothing listens on, never the web service of a stack running beside
+    urls.setdefault("web", f"http://127.0.0.1:{free_port()}")
     public = urls.get("gateway") or urls.get("registration", "")
     wiring = {
         "AUTH_URL": urls.get("auth", ""), "VAULT_URL": urls.get("vault", ""),
