@@ -70,12 +70,12 @@ async def test_sign_up_to_a_signed_in_account_with_only_the_pages_at_phone_width
     assert person.email in (await page.text_content("main") or "")
 
 
-async def test_pages_are_framed_by_no_one_run_only_our_script_and_keep_the_visit_out_of_reach(visitor) -> None:
+async def test_pages_are_framed_by_no_one_run_no_script_and_keep_the_visit_out_of_reach(visitor) -> None:
     answer = await visitor.page.goto(visitor.base_url + "/ui/signin")
     assert answer is not None and answer.status == 200
     headers = answer.headers
     policy = headers["content-security-policy"]
-    assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy and "script-src 'none'" in policy and "unsafe-inline" not in policy
     assert headers["x-frame-options"] == "DENY"
     assert headers["cache-control"] == "no-store"
     [cookie] = await visitor.page.context.cookies()

@@ -128,7 +128,7 @@ PRODUCTION = {"environment": "production", "internal_signing_key": KEY.text,
 def test_development_needs_no_key_and_production_takes_its_own() -> None:
     development = ProbeSettings()
     assert development.internal_key().text == dev_signing_key("gateway").text
-    assert set(development.internal_key_ring()) == {"gateway", "auth", "registration", "vault"}
+    assert set(development.internal_key_ring()) == {"gateway", "auth", "registration", "vault", "web"}
     production = ProbeSettings(**PRODUCTION)
     assert production.internal_key().kid == KEY.kid and set(production.internal_key_ring()) == {"gateway", "auth"}
 
