@@ -132,6 +132,8 @@ async def test_the_provider_way_and_the_code_page_button_that_opens_the_authenti
 async def test_a_wrong_code_and_a_locked_account_read_alike(visitor, system) -> None:
     person = await _enrolled(visitor, system)
     await visitor.enter_password(person)
+    await visitor.enter_code("")  # nothing entered: said at the field, and no try spent
+    assert visitor.at("/ui/signin/code") and await visitor.error_of("code") == WORDS.required
     for _ in range(3):
         await visitor.enter_code(person.wrong_code())
         assert visitor.at("/ui/signin/code")

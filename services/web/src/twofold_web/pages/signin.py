@@ -71,12 +71,13 @@ async def recovery_form(page: PageDep) -> Response:
 
 
 @router.post("/ui/signin/code")
-async def second_factor(page: PageDep, csrf: Annotated[str, Form()] = "", code: Annotated[str, Form()] = "",
-                        recovery_code: Annotated[str, Form()] = "") -> Response:
+async def second_factor(page: PageDep, csrf: Annotated[str, Form()] = "", code: Annotated[str | None, Form()] = None,
+                        recovery_code: Annotated[str | None, Form()] = None) -> Response:
+    """A code from the authenticator, or (from the recovery form, which has that field alone) a recovery code."""
     page.check_form(csrf)
     challenge = _challenge(page)
-    recovery = bool(recovery_code.strip()) or not code.strip()
-    given = (recovery_code if recovery else code).strip().replace(" ", "")
+    recovery = recovery_code is not None
+    given = ((recovery_code if recovery else code) or "").strip().replace(" ", "")
     field = "recovery_code" if recovery else "code"
     if not given:
         return page.render("code.html", status=422, challenge=challenge, recovery=recovery,
