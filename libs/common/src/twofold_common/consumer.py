@@ -84,6 +84,9 @@ class EventConsumer:
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
         self.dead_letters = dead_letters  # by group and event type (metrics.Metrics.dead_letters)
+        if dead_letters is not None:
+            for event_type in (*self.handlers, "undecodable"):
+                dead_letters.labels(group_id, event_type)  # from 0: the first dead letter is an increase too
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
 
