@@ -3,11 +3,13 @@
 #   1. compose     docker-compose.yml against the Compose Specification JSON schema, and lint rules
 #   2. k8s         deploy/k8s/base and every overlay rendered by kustomize, each manifest validated
 #                  against the JSON schemas of Kubernetes $K8S_VERSION, strictly (an unknown field or
-#                  kind fails)
+#                  kind fails); the one custom resource, the ServiceMonitor, has no schema there: it is
+#                  set aside by name (crds.py, which says so) and checked by policy.py instead
 #   3. dockerfile  deploy/docker/Dockerfile linted by hadolint
 #   4. shell       the shell scripts of deploy/docker, deploy/checks and deploy/native, by shellcheck
 #   5. policy      the project's own rules over all of it (deploy/checks/policy.py): secrets only by
-#                  reference, probes, hardening, a Service/HPA/PDB/NetworkPolicy per Deployment...
+#                  reference, probes, hardening, a Service/HPA/PDB/NetworkPolicy per Deployment, the
+#                  metrics port scraped and open to the monitoring namespace only...
 #
 #   deploy/checks/run.sh [--only compose|k8s|dockerfile|shell|policy]... [ROOT]
 #
@@ -119,11 +121,16 @@ check_k8s() {
       continue
     fi
     echo "$name=$out" >>"$WORK/renderings"
-    # A kind without a schema is only a warning to kubernetes-validate; this project has no CRDs,
-    # so an unknown kind is a typo and fails here.
+    # A kind without a schema is only a warning to kubernetes-validate, which fails here: an unknown
+    # kind is a typo. The custom resources crds.py names (the ServiceMonitor) are set aside, each
+    # with a line that says so, and policy.py checks them.
     local report
-    report="$("$PY_TOOLS/venv/bin/kubernetes-validate" --strict -k "$K8S_VERSION" --quiet "$out" 2>&1)" || rc=1
+    "$PY_TOOLS/venv/bin/python" "$HERE/crds.py" "$out" "$out.core" | sed "s/^/checks: k8s: $name: /" >&2 \
+      || { rc=1; continue; }
+    report="$("$PY_TOOLS/venv/bin/kubernetes-validate" --strict -k "$K8S_VERSION" --quiet "$out.core" 2>&1)" \
+      || rc=1
     if [ -n "$report" ]; then
+      report="${report//.yaml.core/.yaml}"
       echo "${report//$WORK\//}"
       rc=1
     fi
