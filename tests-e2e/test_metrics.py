@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 from twofold_common.events import REGISTRATION_TOPIC
 from twofold_common.testing.metrics import moved
 
 SERVICES = ("gateway", "auth", "registration", "vault", "web")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def requests(method: str, route: str, status_class: str) -> str:
@@ -66,3 +70,16 @@ async def test_a_login_a_failed_code_and_a_registration_move_every_services_coun
     assert f'twofold_consumer_lag_events{{group="{group}",topic="{REGISTRATION_TOPIC}"}}' in after["auth"]
     for service in ("gateway", "web"):
         assert not any(key.startswith(("twofold_outbox", "twofold_db_pool")) for key in after[service])
+
+    # the names deploy/checks/dashboard.py finds declared in the code, which the dashboard and the alerts may
+    # use, are the ones the services export: every one of them, and no other
+    exported = {key.split("{", 1)[0] for samples in after.values() for key in samples if key.startswith("twofold_")}
+    assert exported == {name for name in dashboard_check().declared(ROOT) if name.startswith("twofold_")}
+
+
+def dashboard_check():
+    spec = importlib.util.spec_from_file_location("dashboard_check", ROOT / "deploy" / "checks" / "dashboard.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
