@@ -1,4 +1,5 @@
-"""deploy/checks/run.sh fails on a broken compose file, a broken manifest and a Dockerfile lint error.
+"""deploy/checks/run.sh fails on a broken compose file, a broken manifest, a Dockerfile lint error, an alert rule
+that its unit tests catch, and a dashboard query naming a metric no service exports.
 
 Each case breaks one file in a copy of the deployment files and runs only the
 check concerned (the tools are cached after the first run of run.sh).
@@ -31,6 +32,12 @@ BREAKAGES = {
     # a secret written into a manifest instead of referenced
     "policy": ("deploy/k8s/base/kustomization.yaml", "      - VAULT_LOG_LEVEL=INFO\n",
                "      - VAULT_LOG_LEVEL=INFO\n      - VAULT_RECOVERY_CODE_PEPPER=oops\n", "is in a ConfigMap"),
+    # an outbox alert ten times too patient: its unit test expects it to fire after five minutes
+    "prometheus": ("deploy/prometheus/alerts.yaml", "(twofold_outbox_oldest_unpublished_age_seconds) > 300",
+                   "(twofold_outbox_oldest_unpublished_age_seconds) > 3000", "alertname: TwofoldOutboxStuck"),
+    # a panel querying a metric no service declares
+    "dashboard": ("deploy/grafana/twofold.json", "(twofold_consumer_lag_events)", "(twofold_consumer_lag)",
+                  "twofold_consumer_lag is not a metric the services export"),
 }
 
 
@@ -39,6 +46,9 @@ def tree(tmp_path: Path) -> Path:
     copy = tmp_path / "repo"
     shutil.copytree(ROOT / "deploy", copy / "deploy", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "docker-compose.yml", copy / "docker-compose.yml")
+    # the code that declares the metrics the dashboard may name
+    for src in [ROOT / "libs" / "common" / "src", *(ROOT / "services").glob("*/src")]:
+        shutil.copytree(src, copy / src.relative_to(ROOT), ignore=shutil.ignore_patterns("__pycache__"))
     return copy
 
 

@@ -87,7 +87,8 @@ def test_kubernetes_urls_name_a_service_and_the_network_policies_allow_the_call(
                                                                                 callee: str) -> None:
     service = next((s for s in base_docs("Service") if s["metadata"]["name"] == callee), None)
     assert service is not None, f"{caller}: {setting} names no Service {callee!r}"
-    assert [p["port"] for p in service["spec"]["ports"]] == [80], f"{callee}: the URL has no port, so 80"
+    # the URL has no port, so 80: the Service's http port (the other one is its metrics port, for Prometheus)
+    assert [p["name"] for p in service["spec"]["ports"] if p["port"] == 80] == ["http"], f"{callee}: no http port 80"
     source, target = server_labels(caller), server_labels(callee)
     assert selects({"matchLabels": service["spec"]["selector"]}, target), f"Service {callee} misses its pods"
     assert allowed("Egress", source, target), f"no egress rule lets {caller} reach {callee}"

@@ -18,10 +18,11 @@ import httpx
 
 from twofold_common.testing.browser import chromium, open_page  # noqa: F401 (fixtures: the page tests' browser)
 from twofold_common.testing.inprocess import InProcessStack
+from twofold_common.testing.metrics import scrape
 from twofold_common.testing.people import PublicApi
 from twofold_common.testing.plugin import stack_fixtures
 from twofold_common.testing.provider import SimpleTotp
-from twofold_common.testing.stack import ServiceStack, service_sql
+from twofold_common.testing.stack import ServiceStack, metrics_url, service_sql
 
 PERIOD = 10  # the vault's shortest time step: less waiting for a fresh code
 WINDOW = 3  # the vault here accepts codes up to 3 steps away (a setting it allows; 1 by default): less waiting
@@ -44,6 +45,10 @@ class System(PublicApi):
     async def sql(self, service: str, query: str, *args):
         """An observer's look into one service's own database."""
         return await service_sql(self.stack, service, query, *args)
+
+    async def metrics(self, service: str) -> dict[str, float]:
+        """What Prometheus would read from one service's metrics port (never the gateway's)."""
+        return await scrape(metrics_url(self.stack, service))
 
 
 @asynccontextmanager

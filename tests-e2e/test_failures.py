@@ -8,6 +8,7 @@ import time
 import pytest
 
 from twofold_common.testing.http import bearer
+from twofold_common.testing.metrics import moved
 from twofold_common.testing.waiting import eventually
 
 
@@ -116,6 +117,7 @@ async def test_parallel_brute_force_on_one_account_gets_at_most_five_guesses(sys
     # 20 different guesses, none of them a code the authenticator shows around now: none can be right by luck
     shown = {person.enrollment.code_at(person.enrollment.current_step() + d) for d in range(-4, 6)}
     guesses = [c for c in (f"{(i * 7919) % 1000000:06d}" for i in range(1, 40)) if c not in shown][:20]
+    before = await system.metrics("auth")
     answers = await asyncio.gather(*(
         system.http.post("/api/auth/login/2fa", json={"challengeToken": challenges[i % 4], "code": guess})
         for i, guess in enumerate(guesses)
@@ -126,6 +128,9 @@ async def test_parallel_brute_force_on_one_account_gets_at_most_five_guesses(sys
     evaluated = await system.sql("auth", "SELECT outcome, count(*) AS n FROM second_factor_attempts "
                                          "WHERE subject = $1 GROUP BY outcome", person.user_id)
     assert {r["outcome"]: r["n"] for r in evaluated} == {"failure": 5}
+    checks = moved(before, await system.metrics("auth"), prefix="twofold_auth_second_factor")
+    assert checks == {'twofold_auth_second_factor_checks_total{action="login.second_factor",outcome="wrong"}': 5,
+                      'twofold_auth_second_factor_checks_total{action="login.second_factor",outcome="limited"}': 15}
 
 
 async def test_open_redirects_through_callback_url_are_refused(system) -> None:

@@ -9,6 +9,7 @@ import pyotp
 from twofold_common import redirect_signature
 from twofold_common.events import REGISTRATION_TOPIC, RegistrationRejected
 from twofold_common.testing.http import bearer
+from twofold_common.testing.metrics import moved
 from twofold_common.testing.waiting import consumer_caught_up, eventually
 
 
@@ -155,6 +156,7 @@ async def test_lockout_after_repeated_failures_and_unlock_with_a_recovery_code(s
     tokens = await system.sign_in(person)
     codes = (await system.http.post("/api/auth/2fa/recovery-codes", headers=bearer(tokens["accessToken"]),
                                    json={"code": await person.code()})).json()["codes"]
+    before = await system.metrics("auth")
     # 10 failures within the hour lock the account; the 5-per-15-minutes limit is shortened by
     # ageing the recorded attempts, as time would
     for _ in range(2):
@@ -173,6 +175,11 @@ async def test_lockout_after_repeated_failures_and_unlock_with_a_recovery_code(s
     unlocked = await system.http.post("/api/auth/login/2fa", json={"challengeToken": challenge,
                                                                    "recoveryCode": codes[0]})
     assert unlocked.status_code == 200
+    login = 'twofold_auth_second_factor_checks_total{action="login.second_factor",outcome="%s"}'
+    assert moved(before, await system.metrics("auth"), prefix="twofold_auth_") == {
+        'twofold_auth_password_checks_total{outcome="ok"}': 3,
+        'twofold_auth_password_hash_seconds_count{operation="verify"}': 3,
+        login % "wrong": 10, "twofold_auth_lockouts_total": 1, login % "locked": 1, login % "ok": 1}
 
 
 async def test_deleting_the_account_makes_every_service_forget_the_person(system) -> None:

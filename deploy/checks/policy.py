@@ -133,6 +133,8 @@ def check_rendering(name: str, docs: list[dict], report: Report) -> None:
                          f"{partitions} topic partitions for up to {hpas[0]['spec']['maxReplicas']} replicas: "
                          "the extra consumers would idle")
 
+    check_metrics(name, by_kind, config, report)
+
     environments = {config.get(f"{p}_ENVIRONMENT") for p in PREFIXES.values()}
     report.check(len(environments) == 1, name, f"services run in different environments: {environments}")
     issuer = config.get("AUTH_ISSUER")
@@ -144,6 +146,61 @@ def check_rendering(name: str, docs: list[dict], report: Report) -> None:
         for key, value in config.items():
             if key.endswith(("_ISSUER", "_CALLBACK_URL", "_PROVIDER_BASE_URL")):
                 report.check(value.startswith("https://"), name, f"{key} must be https in production")
+
+
+# The fields of the Prometheus Operator's ServiceMonitor (monitoring.coreos.com/v1) the manifests may use. The
+# operator ignores a field it does not know, and Kubernetes' schemas do not describe this kind (crds.py): a
+# misspelled field would pass unseen.
+SERVICE_MONITOR_FIELDS = {
+    "spec": {"selector", "endpoints", "namespaceSelector", "jobLabel", "targetLabels", "podTargetLabels"},
+    "endpoint": {"port", "path", "interval", "scrapeTimeout", "scheme", "honorLabels", "relabelings",
+                 "metricRelabelings"},
+    "relabeling": {"sourceLabels", "separator", "targetLabel", "regex", "modulus", "replacement", "action"},
+}
+
+
+def admits(rule: dict, port: str, number: int) -> bool:
+    """Whether an ingress rule lets traffic reach ``port`` (by name or number); a rule without ports admits all."""
+    ports = rule.get("ports")
+    return not ports or any(entry.get("port") in (port, number) for entry in ports)
+
+
+def check_metrics(name: str, by_kind: dict[str, list[dict]], config: dict, report: Report) -> None:
+    """Each server's metrics port: the one its setting names, scraped through its Service by the ServiceMonitor,
+    and reachable from another namespace's pods (the monitoring one) only."""
+    monitors = by_kind["ServiceMonitor"]
+    report.check(len(monitors) == 1, name, f"{len(monitors)} ServiceMonitors: one scrapes every service")
+    for monitor in monitors:
+        spec = monitor["spec"]
+        endpoints = spec.get("endpoints", [])
+        unknown = (set(spec) - SERVICE_MONITOR_FIELDS["spec"]) \
+            | {key for ep in endpoints for key in ep} - SERVICE_MONITOR_FIELDS["endpoint"] \
+            | {key for ep in endpoints for rule in ep.get("relabelings", []) for key in rule} \
+            - SERVICE_MONITOR_FIELDS["relabeling"]
+        report.check(not unknown, f"{name}: ServiceMonitor/{monitor['metadata']['name']}",
+                     f"fields its CRD does not define: {sorted(unknown)}")
+    for deployment in by_kind["Deployment"]:
+        where = f"{name}: Deployment/{deployment['metadata']['name']}"
+        labels = pod_labels(deployment)
+        prefix = PREFIXES.get(labels.get("app.kubernetes.io/name", ""))
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        port = {entry.get("name"): entry["containerPort"] for entry in container.get("ports", [])}.get("metrics")
+        report.check(port is not None and str(port) == config.get(f"{prefix}_METRICS_PORT"), where,
+                     f"its container port 'metrics' ({port}) is not {prefix}_METRICS_PORT "
+                     f"({config.get(f'{prefix}_METRICS_PORT')})")
+        services = [service for service in by_kind["Service"] if selects(service["spec"].get("selector", {}), labels)]
+        report.check(any(selects(monitor["spec"].get("selector", {}), service["metadata"].get("labels", {}))
+                         and {ep.get("port") for ep in monitor["spec"].get("endpoints", [])}
+                         & {entry.get("name") for entry in service["spec"]["ports"]}
+                         for monitor in monitors for service in services), where,
+                     "no ServiceMonitor scrapes a Service of its pods on a port that Service has")
+        rules = [rule for policy in by_kind["NetworkPolicy"] if selects(policy["spec"]["podSelector"], labels)
+                 and "Ingress" in policy["spec"].get("policyTypes", []) for rule in policy["spec"].get("ingress", [])
+                 if admits(rule, "metrics", port or 0)]
+        report.check(bool(rules), where, "no NetworkPolicy lets Prometheus reach its metrics port")
+        report.check(all(rule.get("from") and all(set(peer) == {"namespaceSelector"} for peer in rule["from"])
+                         for rule in rules), where,
+                     "its metrics port is open to more than another namespace (the monitoring one)")
 
 
 def check_compose(root: Path, report: Report) -> None:

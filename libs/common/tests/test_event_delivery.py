@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from twofold_common.db import to_libpq_url
 from twofold_common.kafka import dead_letter_topic
 from twofold_common.testing.infra import Infra
+from twofold_common.testing.metrics import scrape
 from twofold_common.testing.processes import ServiceProcess, free_port
 from twofold_common.testing.waiting import consumer_caught_up, eventually
 
@@ -46,6 +47,9 @@ class Pair:
         finally:
             await conn.close()
 
+    async def metrics(self, process: ServiceProcess) -> dict[str, float]:
+        return await scrape(f"http://127.0.0.1:{process.env['EVENTAPP_METRICS_PORT']}/metrics")
+
     async def producer_sql(self, query: str):
         conn = await asyncpg.connect(to_libpq_url(self.producer_db))
         try:
@@ -57,6 +61,7 @@ class Pair:
 def _eventapp(role: str, database_url: str, env: dict[str, str], log_dir: Path) -> ServiceProcess:
     port = free_port()
     env = {**env, "EVENTAPP_ROLE": role, "EVENTAPP_DATABASE_URL": database_url, "EVENTAPP_PORT": str(port),
+           "EVENTAPP_METRICS_PORT": str(free_port()),
            "EVENTAPP_SHUTDOWN_DRAIN_SECONDS": "0"}  # no caller's connection to drain
     return ServiceProcess(role, EVENTAPP, env, port, log_dir)
 
@@ -123,11 +128,18 @@ async def test_events_written_while_the_broker_is_down_all_arrive_once(pair: Pai
             assert time.monotonic() - started < 5, "a request waited for the broker"
         pending = await pair.producer_sql("SELECT count(*) AS n FROM outbox_events WHERE published_at IS NULL")
         assert pending[0]["n"] == len(names)
+        # what an operator's alert on the outbox sees meanwhile
+        metrics = await pair.metrics(pair.producer)
+        assert metrics["twofold_outbox_unpublished_events"] == len(names)
+        assert metrics["twofold_outbox_oldest_unpublished_age_seconds"] > 0
     finally:
         infra.start_kafka()
 
     delivered = await eventually(lambda: _when(pair.deliveries(), lambda d: len(d) >= 11), timeout=120)
     assert delivered == {name: 1 for name in ["before-outage", *names]}
+    metrics = await eventually(lambda: _when(pair.metrics(pair.producer),
+                                             lambda m: m["twofold_outbox_unpublished_events"] == 0))
+    assert metrics["twofold_outbox_oldest_unpublished_age_seconds"] == 0
 
 
 async def test_poison_messages_go_to_the_dead_letter_topic_and_the_partition_moves_on(
@@ -151,6 +163,13 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_partition_mov
     assert errors[0].startswith("RuntimeError: this item cannot be handled")
     assert errors[1].startswith("undecodable event")
     assert {value for _, value in dead} >= {b"{not json"}
+    # counted by the consumer, and it has caught up: nothing left behind on the topic
+    group = f'group="test-{pair.topic}"'
+    metrics = await eventually(lambda: _when(pair.metrics(pair.consumer), lambda m: m.get(
+        f'twofold_consumer_lag_events{{{group},topic="{pair.topic}"}}') == 0))
+    assert {key: value for key, value in metrics.items() if key.startswith("twofold_events_dead_lettered_total")} \
+        == {f'twofold_events_dead_lettered_total{{event_type="test.item.created.v1",{group}}}': 1,
+            f'twofold_events_dead_lettered_total{{event_type="undecodable",{group}}}': 1}
 
 
 async def _when(awaitable, check):

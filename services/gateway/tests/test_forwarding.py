@@ -12,7 +12,9 @@ import pytest
 
 from twofold_common.testing.http import bearer, dev_internal_auth
 from twofold_common.testing.inprocess import InProcessService
+from twofold_common.testing.metrics import moved, scrape
 from twofold_common.testing.processes import free_port
+from twofold_common.testing.stack import metrics_url
 
 
 @dataclass
@@ -149,11 +151,17 @@ async def test_a_stopped_service_and_the_per_ip_limit(world) -> None:
 
     # a burst of 3 per address (the registration took one, the seconds since gave some back), then
     # one request every 2 s
+    before = await scrape(metrics_url(world.stack, "gateway"))
     statuses = [(await world.http.post("/api/auth/login", json={})).status_code for _ in range(8)]
     allowed = statuses.count(422)
     assert 2 <= allowed <= 3 and statuses == [422] * allowed + [429] * (8 - allowed)
     limited = await world.http.post("/api/auth/login", json={})
     assert limited.status_code == 429 and limited.json()["type"].endswith("/rate-limited")
+    login = 'method="POST",route="/api/auth/login"'
+    assert moved(before, await scrape(metrics_url(world.stack, "gateway"))) == {
+        "twofold_gateway_rate_limited_requests_total": 9 - allowed,
+        f'twofold_http_requests_total{{{login},status_class="4xx"}}': 9,
+        f"twofold_http_request_duration_seconds_count{{{login}}}": 9}
     retry_after = int(limited.headers["retry-after"])
     assert 1 <= retry_after <= 2
     # keys are not limited per ip, and neither are signed-in calls

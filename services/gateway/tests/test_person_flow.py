@@ -45,7 +45,8 @@ async def test_register_enroll_sign_in_refresh_and_log_out_through_the_gateway(w
     # a replica started after the revocation knows it too (it reads back one token lifetime)
     first = world.stack["gateway"]
     port = free_port()
-    second = await InProcessService("gateway-2", first.module, {**first.env, "GATEWAY_PORT": str(port)}, port).start()
+    env = {**first.env, "GATEWAY_PORT": str(port), "GATEWAY_METRICS_PORT": str(free_port())}
+    second = await InProcessService("gateway-2", first.module, env, port).start()
     try:
         async with httpx.AsyncClient(base_url=second.url, timeout=30) as other:
             async def refused_by_the_new_replica() -> bool:

@@ -57,8 +57,8 @@ async def _is(awaitable, expected) -> bool:
 async def test_create_on_one_replica_and_call_back_on_the_other(flow) -> None:
     first = flow.stack["registration"]
     port = free_port()
-    second = await InProcessService("registration-2", first.module, {**first.env, "REGISTRATION_PORT": str(port)},
-                                    port).start()
+    env = {**first.env, "REGISTRATION_PORT": str(port), "REGISTRATION_METRICS_PORT": str(free_port())}
+    second = await InProcessService("registration-2", first.module, env, port).start()
     try:
         user = await flow.new_user()
         body = (await flow.start_setup(user["setupToken"])).json()

@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
+from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert
@@ -71,6 +72,7 @@ class EventConsumer:
         handlers: Mapping[type[Event], Handler],
         max_attempts: int = 3,
         retry_delay: float = 0.2,
+        dead_letters: Counter | None = None,
     ) -> None:
         self.db = db
         self.producer = producer
@@ -81,6 +83,10 @@ class EventConsumer:
         self.dead_letter_topic = dead_letter_topic
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
+        self.dead_letters = dead_letters  # by group and event type (metrics.Metrics.dead_letters)
+        if dead_letters is not None:
+            for event_type in (*self.handlers, "undecodable"):
+                dead_letters.labels(group_id, event_type)  # from 0: the first dead letter is an increase too
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
 
@@ -112,6 +118,23 @@ class EventConsumer:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    async def lag(self) -> dict[str, int]:
+        """Per topic, the events between this consumer's positions and the ends of the partitions it holds (what
+        it has not fetched yet); a partition whose position or end it does not know yet is left out."""
+        consumer = self._consumer
+        behind: dict[str, int] = {}
+        if consumer is None:
+            return behind
+        for tp in consumer.assignment():
+            try:
+                end = consumer.highwater(tp)
+                position = await asyncio.wait_for(consumer.position(tp), 0.5)
+            except Exception:  # a rebalance took it, or its position is being reset
+                continue
+            if end is not None:
+                behind[tp.topic] = behind.get(tp.topic, 0) + max(0, end - position)
+        return behind
 
     async def _process_batch(self, consumer: AIOKafkaConsumer,
                              batches: Mapping[TopicPartition, list[ConsumerRecord]]) -> None:
@@ -192,6 +215,8 @@ class EventConsumer:
         ]
         producer = await self.producer.get()
         await producer.send_and_wait(self.dead_letter_topic, value=record.value, key=record.key, headers=headers)
+        if self.dead_letters is not None:
+            self.dead_letters.labels(self.group_id, envelope.type if envelope else "undecodable").inc()
         if envelope is not None:
             async with self.db.transaction() as session:
                 await self._record(session, envelope, "dead_lettered")

@@ -1,4 +1,4 @@
-"""The HTTP edge every service shares: request ids, access log, body limit, security headers."""
+"""The HTTP edge every service shares: request ids, access log, metrics, body limit, security headers."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import internal_error_response, problem_response
 from .logging import reset_request_id, set_request_id
+from .metrics import UNMATCHED, Metrics
 
 access_log = logging.getLogger("twofold.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -22,8 +23,23 @@ SECURITY_HEADERS = [
 ]
 
 
+# A route that forwards many paths (the gateway's) names the template it served under this key of the scope.
+ROUTE_TEMPLATE = "twofold.route_template"
+
+
 class _BodyTooLarge(Exception):
     pass
+
+
+def name_route(scope: Scope, template: str) -> None:
+    """The route template the request's metrics count it under, when the matched route is a catch-all."""
+    scope[ROUTE_TEMPLATE] = template
+
+
+def route_template(scope: Scope) -> str:
+    """The template of the route that answered (``/api/auth/sessions/{session_id}``), never the raw path."""
+    template = scope.get(ROUTE_TEMPLATE) or getattr(scope.get("route"), "path", None)
+    return template if isinstance(template, str) else UNMATCHED
 
 
 class Draining:
@@ -45,13 +61,16 @@ class RequestContextMiddleware:
     - refuses bodies over ``max_body_bytes`` with 413 before the app reads them;
     - writes one access-log line per request with the path but never the query
       string (the provider callback carries a seed and a code in it);
+    - counts the request and its time by route template and status class (``metrics``);
     - while the process drains, closes each connection after its answer.
     """
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, draining: Draining | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, draining: Draining | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.draining = draining or Draining()
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -105,14 +124,17 @@ class RequestContextMiddleware:
             await internal_error_response(scope.get("path", ""))(scope, receive, send_with_headers)
         finally:
             client = scope.get("client")
+            seconds = time.perf_counter() - started
             access_log.info(
                 "request",
                 extra={
                     "method": scope.get("method"),
                     "path": scope.get("path"),
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(seconds * 1000, 2),
                     "client_ip": client[0] if client else None,
                 },
             )
+            if self.metrics is not None:
+                self.metrics.observe_request(scope["method"], route_template(scope), status, seconds)
             reset_request_id(token)

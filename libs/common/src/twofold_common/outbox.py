@@ -50,6 +50,17 @@ async def publish(session: AsyncSession, event: Event, *, source: str) -> None:
     await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
 
 
+async def backlog(db: Database) -> tuple[int, float]:
+    """How many events wait to be published, and for how many seconds the oldest has (0 when none waits)."""
+    oldest = func.min(outbox_events.c.created_at)
+    async with db.engine.connect() as connection:  # read only, ended by a rollback: no commit in the statistics
+        row = (await connection.execute(
+            select(func.count(), func.coalesce(func.extract("epoch", func.now() - oldest), 0))
+            .where(outbox_events.c.published_at.is_(None))
+        )).one()
+    return int(row[0]), float(row[1])
+
+
 @dataclass
 class OutboxRelay:
     db: Database

@@ -1,10 +1,10 @@
 """Everything a service holds while it runs, created in the lifespan and nowhere else.
 
 ``create_service_app`` builds the FastAPI app with the shared edge (problem
-errors, request ids, access log, body limit), ``/healthz`` and ``/readyz``,
-and a lifespan that opens the database, starts the outbox relay and the event
-consumer, and on shutdown stops consuming, flushes the outbox and closes
-the pools, in that order.
+errors, request ids, access log, body limit, request metrics), ``/healthz`` and
+``/readyz``, and a lifespan that starts the metrics listener, opens the
+database, starts the outbox relay and the event consumer, and on shutdown stops
+consuming, flushes the outbox and closes the pools, in that order.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from .http import Draining, RequestContextMiddleware
 from .internal_auth import CLIENT_ID_HEADER, INTERNAL_AUTH_HEADER, InternalAuth, internal_caller
 from .jobs import Job, run_periodically
 from .kafka import ProducerHolder, broker_reachable, dead_letter_topic, ensure_topics
+from .metrics import Metrics, MetricsListener
 from .outbox import OutboxRelay
 from .retention import event_retention_job
 from .settings import ServiceSettings
@@ -42,6 +43,7 @@ class Runtime:
     settings: ServiceSettings
     internal_auth: InternalAuth
     producer: ProducerHolder
+    metrics: Metrics  # the app's registry: a service adds its domain counters to it in ``on_start``
     db: Database | None = None
     relay: OutboxRelay | None = None
     consumer: EventConsumer | None = None
@@ -204,12 +206,14 @@ def create_service_app(
             settings=settings,
             internal_auth=InternalAuth(service, settings.internal_key(), settings.internal_key_ring()),
             producer=ProducerHolder(settings.kafka_bootstrap, client_id=service),
+            metrics=metrics,
         )
         app.state.runtime = runtime
         starters: list[Callable[[], Awaitable[None]]] = []
         topics = {cls.topic for cls in publishes}
         if settings.database_url:
             runtime.db = Database(settings.database_url, pool_size=settings.database_pool_size)
+            metrics.watch_database(runtime.db)
             runtime.relay = OutboxRelay(runtime.db, runtime.producer)
             starters.append(runtime.relay.run)
             runtime.every(settings.event_retention_interval_seconds, "event-retention",
@@ -217,24 +221,33 @@ def create_service_app(
                                               settings.processed_events_retention_hours))
             if handlers:
                 runtime.consumer = EventConsumer(runtime.db, runtime.producer, bootstrap=settings.kafka_bootstrap,
-                                                 group_id=group_id, dead_letter_topic=dlq, handlers=handlers)
+                                                 group_id=group_id, dead_letter_topic=dlq, handlers=handlers,
+                                                 dead_letters=metrics.dead_letters())
+                metrics.watch_consumer(runtime.consumer)
                 topics |= set(runtime.consumer.topics) | {dlq}
                 starters.append(runtime.consumer.run)
         if on_start is not None:
             await on_start(runtime)
         if settings.uses_broker:
             runtime.spawn(_ensure_topics_then(runtime, sorted(topics), starters), f"{service}-events")
-        log.info("service started", extra={"port": settings.port, "environment": settings.environment})
+        listener = MetricsListener(metrics, settings.host, settings.metrics_listen_port)
+        await listener.start()
+        log.info("service started", extra={"port": settings.port, "metrics_port": settings.metrics_listen_port,
+                                           "environment": settings.environment})
         try:
             yield
         finally:
             await _shutdown(runtime, on_stop)
+            await listener.stop()
 
+    metrics = Metrics()
     app = FastAPI(title=title, lifespan=lifespan, **fastapi_kwargs)
+    app.state.metrics = metrics
     app.state.handled_events = tuple(handlers or ())  # for the event catalog's consistency test
     install_problem_handlers(app)
     app.state.draining = Draining()  # started by the server on SIGTERM (cli.DrainingServer)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, draining=app.state.draining)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, draining=app.state.draining,
+                       metrics=metrics)
     app.include_router(_health_router())
     for router in routers:
         app.include_router(router)

@@ -49,6 +49,8 @@ class ServiceSettings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     host: str = "127.0.0.1"
     port: int = 8000
+    # /metrics (Prometheus) listens here, never on ``port``: empty, ``port`` + 1000; 0, no metrics listener
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
     log_level: str = "INFO"
 
     database_url: str | None = None
@@ -82,12 +84,20 @@ class ServiceSettings(BaseSettings):
     def production(self) -> bool:
         return self.environment == "production"
 
+    @property
+    def metrics_listen_port(self) -> int:
+        return self.port + 1000 if self.metrics_port is None else self.metrics_port
+
     def env_name(self, field: str) -> str:
         return f"{self.model_config.get('env_prefix', '')}{field}".upper()
 
     @model_validator(mode="after")
     def _check(self) -> ServiceSettings:
         self._check_internal_keys()
+        if self.metrics_listen_port > 65535 or self.metrics_listen_port == self.port:
+            # unset, it is the service's port + 1000
+            raise SettingsError(f"{self.env_name('metrics_port')} must differ from {self.env_name('port')} and be at "
+                                "most 65535 (0: no metrics listener)")
         if self.processed_events_retention_hours < self.kafka_topic_retention_hours:
             # a handled event's id must outlive every copy Kafka can still deliver, or a replay handles it again
             raise SettingsError(f"{self.env_name('processed_events_retention_hours')} must be at least "

@@ -21,6 +21,7 @@ from .audit.service import Caller
 from .clients import service as clients
 from .login.repository import PasswordLimiter
 from .login.service import Login
+from .metrics import AuthMetrics
 from .passwords import Passwords
 from .second_factor.repository import AttemptLimiter
 from .second_factor.service import SecondFactorCheck
@@ -37,17 +38,19 @@ async def prepare(runtime: Runtime, ring: SigningKeyRing) -> PeerClient:
     vault = VaultClient(vault_http)
     issuer = TokenIssuer(settings, ring)
     hasher = TokenHasher(settings.token_pepper.get_secret_value())
-    passwords = Passwords(settings)
+    metrics = AuthMetrics.registered_in(runtime.metrics)
+    passwords = Passwords(settings, metrics.password_hashing)
     check = SecondFactorCheck(runtime.database, vault, AttemptLimiter(settings),
-                              lockout_failures=settings.lockout_failures)
+                              lockout_failures=settings.lockout_failures, metrics=metrics)
     sessions = Sessions(runtime.database, settings, hasher, issuer)
     runtime.provide(
         hasher,
         TokenVerifier(issuer=settings.issuer, audience=settings.audience, jwks=ring.jwks()),
         sessions,
         check,
-        Login(runtime.database, settings, passwords, PasswordLimiter(settings), issuer, hasher, check, sessions),
-        Accounts(settings, passwords, issuer, vault, check, sessions),
+        Login(runtime.database, settings, passwords, PasswordLimiter(settings), issuer, hasher, check, sessions,
+              metrics),
+        Accounts(settings, passwords, issuer, vault, check, sessions, metrics),
     )
     return vault_http
 

@@ -16,12 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from prometheus_client import Histogram
 
 from .settings import AuthSettings
 
 
 class Passwords:
-    def __init__(self, settings: AuthSettings) -> None:
+    def __init__(self, settings: AuthSettings, seconds: Histogram) -> None:
         self._hasher = PasswordHasher(
             time_cost=settings.argon2_time_cost,
             memory_cost=settings.argon2_memory_kib,
@@ -29,12 +30,17 @@ class Passwords:
         )
         self._dummy = self._hasher.hash("not-a-password: equalizes the time of unknown-email logins")
         self._threads = ThreadPoolExecutor(settings.password_hash_threads, thread_name_prefix="argon2")
+        self._seconds = seconds  # by operation: the hash's own time, measured in its thread
 
-    async def _run(self, work, *args):
-        return await asyncio.get_running_loop().run_in_executor(self._threads, work, *args)
+    async def _run(self, operation: str, work, *args):
+        def timed():
+            with self._seconds.labels(operation).time():
+                return work(*args)
+
+        return await asyncio.get_running_loop().run_in_executor(self._threads, timed)
 
     async def hash(self, password: str) -> str:
-        return await self._run(self._hasher.hash, password)
+        return await self._run("hash", self._hasher.hash, password)
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         def check() -> bool:
@@ -43,7 +49,7 @@ class Passwords:
             except (VerifyMismatchError, VerificationError, InvalidHashError):
                 return False
 
-        return await self._run(check)
+        return await self._run("verify", check)
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)

@@ -61,12 +61,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                                  jwks_url="/.well-known/jwks.json", http=upstreams.clients[Upstream.AUTH])
         api_keys = ApiKeys(auth_internal, ttl=settings.api_key_cache_seconds,
                            negative_ttl=settings.api_key_negative_cache_seconds)
+        refusals = runtime.metrics.counter("twofold_gateway_rate_limited_requests_total",
+                                           "Requests the per-address limit refused (429)")
         runtime.state["http"] = [upstreams, auth_internal]
         runtime.state["gateway"] = Gateway(
             settings=settings,
             upstreams=upstreams,
             callers=CallerChecks(verifier, revoked, api_keys),
-            open_limits=TokenBuckets(settings.open_rate_per_second, settings.open_burst),
+            open_limits=TokenBuckets(settings.open_rate_per_second, settings.open_burst, refusals=refusals),
             document=PublicApiDocument({u: c for u, c in upstreams.clients.items() if u.has_api}, ROUTES,
                                        own=own_document, title=TITLE, version=VERSION,
                                        refresh_seconds=settings.openapi_refresh_seconds),

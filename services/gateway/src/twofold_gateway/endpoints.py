@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from twofold_common.errors import Forbidden, NotFound, Problem, problem_responses
+from twofold_common.http import name_route
 from twofold_common.internal_auth import CLIENT_ID_HEADER, INTERNAL_AUTH_HEADER
 from twofold_common.kafka import broker_reachable
 from twofold_common.logging import current_request_id
@@ -106,6 +107,7 @@ def _docs_asset(name: str) -> bytes:
 async def forward(request: Request, gateway: GatewayDep) -> Response:
     """Route table, then the per-ip limit, then the caller's credentials; only then the service."""
     route = ROUTES.find(request.method, request.scope["path"])
+    name_route(request.scope, route.path)  # its metrics count the table's template, not this catch-all's
     forwarded_for = ", ".join(request.headers.getlist("x-forwarded-for"))
     if (pages := request.headers.get(INTERNAL_AUTH_HEADER)) is not None:
         ip = _person_of_pages(gateway, pages, forwarded_for)

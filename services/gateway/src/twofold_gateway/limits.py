@@ -12,6 +12,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from prometheus_client import Counter
+
 from twofold_common.errors import TooManyRequests
 
 
@@ -19,8 +21,9 @@ class TokenBuckets:
     """One bucket per key: ``rate`` tokens a second, holding at most ``burst``."""
 
     def __init__(self, rate: float, burst: int, *, max_keys: int = 100_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, refusals: Counter | None = None) -> None:
         self.rate = rate
+        self.refusals = refusals
         self.burst = burst
         self.max_keys = max_keys
         self.clock = clock
@@ -47,5 +50,7 @@ class TokenBuckets:
         """Raise 429 with ``Retry-After`` when ``key`` has no token left."""
         wait = self.take(key)
         if wait > 0:
+            if self.refusals is not None:
+                self.refusals.inc()
             raise TooManyRequests("Too many requests from this address.", retry_after=math.ceil(wait),
                                   code="rate-limited")

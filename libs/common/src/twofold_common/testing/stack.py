@@ -29,10 +29,15 @@ async def service_sql(stack: Any, service: str, query: str, *args: object) -> li
     return await fetch(stack[service].env[f"{SERVICES[service][1]}_DATABASE_URL"], query, *args)
 
 
+def metrics_url(stack: Any, service: str) -> str:
+    """Where Prometheus would scrape one service of ``stack`` (processes or apps in process)."""
+    return f"http://127.0.0.1:{stack[service].env[f'{SERVICES[service][1]}_METRICS_PORT']}/metrics"
+
+
 async def service_env(infra: Infra, create_database: Callable[[str], Awaitable[str]], name: str,
                       ports: dict[str, int], extra: dict[str, str]) -> dict[str, str]:
-    """The settings (environment variables) of service ``name`` among the services on ``ports``: its own port and
-    database, its own consumer group, its peers' addresses, then ``extra``."""
+    """The settings (environment variables) of service ``name`` among the services on ``ports``: its own port,
+    metrics port and database, its own consumer group, its peers' addresses, then ``extra``."""
     urls = {peer: f"http://127.0.0.1:{port}" for peer, port in ports.items()}
     # a stack without the pages: a port nothing listens on, never the web service of a stack running beside
     urls.setdefault("web", f"http://127.0.0.1:{free_port()}")
@@ -44,7 +49,8 @@ async def service_env(infra: Infra, create_database: Callable[[str], Awaitable[s
         "CALLBACK_URL": f"{public}/api/auth/totp-callback",
     }
     _, prefix, has_database = SERVICES[name]
-    values = {f"{prefix}_PORT": str(ports[name]), f"{prefix}_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+    values = {f"{prefix}_PORT": str(ports[name]), f"{prefix}_METRICS_PORT": str(free_port()),
+              f"{prefix}_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
               f"{prefix}_CONSUMER_GROUP": f"test-{name}-{uuid.uuid4().hex[:8]}",
               # no drain before a SIGTERM'd process stops: no balancer here sends it a caller's connection
               f"{prefix}_SHUTDOWN_DRAIN_SECONDS": "0",

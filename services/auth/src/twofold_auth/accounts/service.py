@@ -26,6 +26,7 @@ from twofold_common.outbox import publish
 
 from ..audit.service import Caller, record
 from ..emails import normalize_email
+from ..metrics import AuthMetrics
 from ..passwords import Passwords
 from ..sessions.service import Sessions, SignedIn
 from ..settings import EVENT_SOURCE, AuthSettings
@@ -62,12 +63,15 @@ async def status_of(session: AsyncSession, user_id: uuid.UUID) -> str | None:
     return await repository.status_of(session, user_id)
 
 
-async def lock(session: AsyncSession, user_id: uuid.UUID, *, caller: Caller) -> None:
-    """Too many wrong codes: an active account takes only a recovery code until it is unlocked."""
-    if await repository.lock(session, user_id):
-        await publish(session, AccountLocked(user_id=user_id, reason="too-many-failed-codes"), source=EVENT_SOURCE)
-        await record(session, action="account.lock", outcome="success", user_id=user_id,
-                     reason="too-many-failed-codes", caller=caller)
+async def lock(session: AsyncSession, user_id: uuid.UUID, *, caller: Caller) -> bool:
+    """Too many wrong codes: an active account takes only a recovery code until it is unlocked. False when
+    the account was not active (already locked, or gone)."""
+    if not await repository.lock(session, user_id):
+        return False
+    await publish(session, AccountLocked(user_id=user_id, reason="too-many-failed-codes"), source=EVENT_SOURCE)
+    await record(session, action="account.lock", outcome="success", user_id=user_id,
+                 reason="too-many-failed-codes", caller=caller)
+    return True
 
 
 async def unlock(session: AsyncSession, user_id: uuid.UUID, *, by: UnlockedBy, caller: Caller | None) -> bool:
@@ -96,6 +100,7 @@ class Accounts:
     vault: VaultClient
     second_factor: SecondFactorCheck
     sessions: Sessions
+    metrics: AuthMetrics
 
     async def register(self, session: AsyncSession, body: Registration,
                        caller: Caller) -> Registered | RegistrationAccepted:
@@ -120,6 +125,7 @@ class Accounts:
             return RegistrationAccepted()
         await publish(session, UserRegistered(user_id=user_id, email=email.address), source=EVENT_SOURCE)
         await record(session, action="register", outcome="success", user_id=user_id, caller=caller)
+        self.metrics.registrations.inc()
         if concealed:
             return RegistrationAccepted()
         token, expires = self.issuer.setup_token(user_id=user_id, email=email.address)

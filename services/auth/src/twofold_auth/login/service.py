@@ -25,6 +25,7 @@ from ..accounts import service as accounts
 from ..accounts.service import Account, AuthenticatorKind
 from ..audit.service import Caller, record
 from ..emails import lookup_key
+from ..metrics import AuthMetrics
 from ..passwords import Passwords
 from ..second_factor.service import Method, SecondFactor, SecondFactorCheck
 from ..sessions.schemas import TokenPair
@@ -61,6 +62,7 @@ class Login:
     hasher: TokenHasher
     second_factor: SecondFactorCheck
     sessions: Sessions
+    metrics: AuthMetrics
 
     @asynccontextmanager
     async def _password_checked(self, email: str, password: str,
@@ -81,12 +83,14 @@ class Login:
                 await record(session, action="login.password", outcome="refused", reason="rate-limited",
                              user_id=account.id if account else None, caller=caller)
         if reservation.attempt_id is None:
+            self.metrics.password_checks.labels("limited").inc()
             raise TooManyRequests("Too many wrong passwords from this address; try again later.",
                                   retry_after=reservation.retry_after)
         right = await self.passwords.verify(account.password_hash if account else None, password)
         async with self.db.transaction() as session:
             await self.limiter.settle(session, reservation.attempt_id, "success" if right else "failure")
             yield session, account, right
+        self.metrics.password_checks.labels("ok" if right else "wrong").inc()
 
     async def password_step(self, email: str, password: str, caller: Caller) -> LoginResponse:
         answer = None

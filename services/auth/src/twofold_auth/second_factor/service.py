@@ -34,6 +34,7 @@ from twofold_common.outbox import publish
 
 from ..accounts import service as accounts
 from ..audit.service import Caller, record
+from ..metrics import AuthMetrics
 from ..settings import EVENT_SOURCE
 from ..vault import VaultClient
 from .repository import AttemptLimiter, Method, Reservation
@@ -75,6 +76,7 @@ class SecondFactorCheck:
     vault: VaultClient
     limiter: AttemptLimiter
     lockout_failures: int
+    metrics: AuthMetrics
 
     async def check(self, subject: Subject, factor: SecondFactor, caller: Caller, *, action: str,
                     on_success: Callable[[AsyncSession, Method], Awaitable[T]]) -> T:
@@ -93,6 +95,7 @@ class SecondFactorCheck:
         if user_id is None:
             raise invalid_code()
         if reservation is not None and not reservation.granted:
+            self.metrics.second_factor_checks.labels(action, "limited").inc()
             raise too_many_attempts(reservation)
         attempt_id = reservation.attempt_id if reservation else None
         verdict = await self._evaluated(attempt_id, self._evaluate(user_id, factor, locked=status == "locked"))
@@ -100,6 +103,7 @@ class SecondFactorCheck:
         if verdict.recovery_codes_left is not None and verdict.valid:
             details["recovery_codes_left"] = str(verdict.recovery_codes_left)
 
+        locked_now = False
         async with self.db.transaction() as session:
             if attempt_id is not None:
                 await self.limiter.settle(session, attempt_id, "success" if verdict.valid else "failure")
@@ -109,14 +113,22 @@ class SecondFactorCheck:
                 result = await on_success(session, factor.method)
                 await record(session, action=action, outcome="success", user_id=user_id, caller=caller,
                              details=details)
-                return result
-            await record(session, action=action, outcome="failure", user_id=user_id, reason="invalid-code",
-                         caller=caller, details=details)
-            await publish(session, SecondFactorFailed(user_id=user_id, reason="invalid-code"), source=EVENT_SOURCE)
-            if attempt_id is not None and status != "locked" \
-                    and await self.limiter.recent_failures(session, str(user_id)) >= self.lockout_failures:
-                await accounts.lock(session, user_id, caller=caller)
-        raise invalid_code()
+            else:
+                await record(session, action=action, outcome="failure", user_id=user_id, reason="invalid-code",
+                             caller=caller, details=details)
+                await publish(session, SecondFactorFailed(user_id=user_id, reason="invalid-code"),
+                              source=EVENT_SOURCE)
+                if attempt_id is not None and status != "locked" \
+                        and await self.limiter.recent_failures(session, str(user_id)) >= self.lockout_failures:
+                    locked_now = await accounts.lock(session, user_id, caller=caller)
+        # counted once committed; "locked": a TOTP code the lock refused unseen
+        outcome = "ok" if verdict.valid else "locked" if status == "locked" and not factor.recovery_code else "wrong"
+        self.metrics.second_factor_checks.labels(action, outcome).inc()
+        if locked_now:
+            self.metrics.lockouts.inc()
+        if not verdict.valid:
+            raise invalid_code()
+        return result
 
     async def check_app_code(self, client_id: str, account: str, code: str, caller: Caller) -> bool:
         """A third-party app asks whether its user's code is right: the same limits and the same two
@@ -126,12 +138,14 @@ class SecondFactorCheck:
         async with self.db.transaction() as session:
             reservation = await self._reserve(session, subject, action="app.verify", caller=caller, details=details)
         if reservation.attempt_id is None:
+            self.metrics.app_code_checks.labels("limited").inc()
             raise too_many_attempts(reservation)
         valid = (await self._evaluated(reservation.attempt_id, self._verify_totp(subject, code))).valid
         async with self.db.transaction() as session:
             await self.limiter.settle(session, reservation.attempt_id, "success" if valid else "failure")
             await record(session, action="app.verify", outcome="success" if valid else "failure",
                          reason=None if valid else "invalid-code", caller=caller, details=details)
+        self.metrics.app_code_checks.labels("valid" if valid else "invalid").inc()
         return valid
 
     async def _reserve(self, session: AsyncSession, subject: str, *, action: str, caller: Caller,
