@@ -144,6 +144,17 @@ async def test_an_authlib_client_signs_a_person_in_and_its_id_token_says_otp(sys
         assert refused.value.error == "invalid_grant"
     mixed = await system.http.post("/api/auth/token/refresh", json={"refreshToken": refreshed["refresh_token"]})
     assert mixed.status_code == 401
+    # refused before being spent: both still refresh where they belong
+    own = await system.http.post("/api/auth/token/refresh", json={"refreshToken": tokens["refreshToken"]})
+    assert own.status_code == 200, own.text
+    async with token_client(system, app) as client:
+        assert "id_token" in await client.refresh_token(metadata["token_endpoint"],
+                                                        refresh_token=refreshed["refresh_token"])
+    # the person sees the app's session beside their own, and may end it there
+    listed = (await system.http.get("/api/auth/sessions", headers=bearer(own.json()["accessToken"]))).json()
+    app_session = jwt.decode(token["access_token"], options={"verify_signature": False})["sid"]
+    assert {(s["id"], s.get("clientId")) for s in listed["sessions"]} == {
+        (tokens["sessionId"], None), (app_session, app["clientId"])}
 
 
 async def test_an_unknown_client_or_an_unregistered_redirect_uri_is_shown_never_redirected(system) -> None:
