@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from pydantic import SecretStr
 
 from twofold_auth.settings import AuthSettings
@@ -36,7 +38,7 @@ SERVICES: dict[str, type[ServiceSettings]] = {
     "web": WebSettings,
 }
 # Not secret, but they travel with a key ring (rotation changes both at once).
-KEY_RING_COMPANIONS = {"auth": ["active_signing_key_id"], "vault": ["active_key_id"]}
+KEY_RING_COMPANIONS = {"auth": ["active_signing_key_id", "active_id_token_key_id"], "vault": ["active_key_id"]}
 
 
 def env_name(cls: type[ServiceSettings], field: str) -> str:
@@ -95,6 +97,11 @@ def fresh_secrets() -> dict[str, str]:
     def key() -> str:
         return base64.b64encode(os.urandom(32)).decode()
 
+    def rsa_key() -> str:  # what openssl genpkey ... -outform DER | base64 makes
+        der = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+        return base64.b64encode(der).decode()
+
     internal = {service: new_signing_key(service) for service in SERVICES}
     ring = public_keys_json({service: [signing] for service, signing in internal.items()})
     return {
@@ -103,6 +110,7 @@ def fresh_secrets() -> dict[str, str]:
         **{f"{prefix}_DATABASE_URL": f"postgresql+asyncpg://{prefix.lower()}:{secrets.token_urlsafe(24)}@db:5432/x"
            for prefix in ("AUTH", "REGISTRATION", "VAULT")},
         "AUTH_SIGNING_KEYS": json.dumps({"2026-11": key()}), "AUTH_ACTIVE_SIGNING_KEY_ID": "2026-11",
+        "AUTH_ID_TOKEN_KEYS": json.dumps({"rsa-2026-11": rsa_key()}), "AUTH_ACTIVE_ID_TOKEN_KEY_ID": "rsa-2026-11",
         "AUTH_TOKEN_PEPPER": secrets.token_urlsafe(32),
         "REGISTRATION_SEED_PICKUP_KEY": key(),
         "VAULT_ENCRYPTION_KEYS": json.dumps({"2026-11": key()}), "VAULT_ACTIVE_KEY_ID": "2026-11",

@@ -26,6 +26,11 @@ def create_client_options(parser: argparse.ArgumentParser) -> None:
                         help=f"repeatable; default: {', '.join(DEFAULT_SCOPES)}")
     parser.add_argument("--seed-mode", action="store_true",
                         help="the app may fetch a new seed once, server to server (seed 001's mode)")
+    parser.add_argument("--redirect-uri", action="append", default=[], dest="redirect_uris", metavar="URL",
+                        help="OpenID Connect: an exact redirect URI for the app's authorization codes (repeatable; "
+                             "needed with --scope openid)")
+    parser.add_argument("--first-party", action="store_true",
+                        help="OpenID Connect: the app is ours, its users are not asked for consent")
 
 
 COMMANDS = {

@@ -11,6 +11,8 @@ from .audit.service import seal
 from .cleanup import delete_expired
 from .clients import endpoints as clients
 from .login import endpoints as login
+from .oidc import endpoints as oidc
+from .oidc.keys import read_id_token_keys
 from .sessions import endpoints as sessions
 from .settings import AuthSettings
 from .tokens import SigningKeyRing
@@ -19,15 +21,17 @@ from .tokens import SigningKeyRing
 def create_app(settings: AuthSettings | None = None) -> FastAPI:
     settings = settings or AuthSettings()
     ring = SigningKeyRing.from_settings(settings)
+    id_token_keys = read_id_token_keys(settings)
     jwks_router = APIRouter(tags=["keys"])
+    public_keys = {"keys": ring.jwks()["keys"] + id_token_keys.jwks()}
 
     @jwks_router.get("/.well-known/jwks.json")
     async def jwks() -> dict:
-        """Public keys that verify access tokens; several during a key rotation."""
-        return ring.jwks()
+        """Public keys that verify access tokens (EdDSA) and ID tokens (RS256); several during a rotation."""
+        return public_keys
 
     async def start(runtime: Runtime) -> None:
-        runtime.state["vault_http"] = await deps.prepare(runtime, ring)
+        runtime.state["vault_http"] = await deps.prepare(runtime, ring, id_token_keys)
         runtime.every(settings.cleanup_interval_seconds, "auth-cleanup", delete_expired)
         runtime.every(settings.audit_seal_interval_seconds, "audit-seal", seal)
 
@@ -39,7 +43,8 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         settings,
         title="twofold auth",
         routers=[accounts.router, audit.router, login.router, login.apps_router, sessions.router,
-                 accounts.admin_router, audit.admin_router, clients.router, jwks_router],
+                 accounts.admin_router, audit.admin_router, clients.router, jwks_router, oidc.discovery_router,
+                 oidc.pages_router, oidc.router],
         handlers={RegistrationCompleted: on_registration_completed},
         publishes=publishes,
         on_start=start,

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .login import repository as login
+from .oidc import repository as oidc
 from .second_factor import repository as second_factor
 from .sessions import repository as sessions
 
@@ -17,4 +18,4 @@ GRACE = timedelta(days=1)
 async def delete_expired(session: AsyncSession) -> int:
     before = datetime.now(UTC) - GRACE
     return (await sessions.delete_ended(session, before) + await login.delete_old(session, before)
-            + await second_factor.delete_old(session, before))
+            + await second_factor.delete_old(session, before) + await oidc.delete_old(session, before))

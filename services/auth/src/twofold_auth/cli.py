@@ -31,13 +31,12 @@ def create_client(settings: AuthSettings, args: Namespace) -> None:
                 client, secret = await clients.create_client(
                     session, TokenHasher(settings.token_pepper.get_secret_value()), name=args.name,
                     callback_urls=args.callback_urls, scopes=args.scopes or list(DEFAULT_SCOPES),
-                    seed_mode=args.seed_mode, production=settings.production)
+                    seed_mode=args.seed_mode, production=settings.production,
+                    redirect_uris=args.redirect_uris, first_party=args.first_party)
         finally:
             await db.dispose()
         # The secret is shown once, here; only its keyed hash is stored.
-        print(json.dumps({"clientId": client.id, "clientSecret": secret, "name": client.name,
-                          "scopes": list(client.scopes), "callbackUrls": list(client.callback_urls),
-                          "seedMode": client.seed_mode}))
+        print(json.dumps({"clientId": client.id, "clientSecret": secret, **_described(client)}))
 
     try:
         asyncio.run(main())
@@ -52,12 +51,16 @@ def list_clients(settings: AuthSettings, args: Namespace) -> None:
         try:
             async with db.transaction() as session:
                 for client in await clients.list_clients(session):
-                    print(json.dumps({"clientId": client.id, "name": client.name, "scopes": list(client.scopes),
-                                      "callbackUrls": list(client.callback_urls), "seedMode": client.seed_mode}))
+                    print(json.dumps({"clientId": client.id, **_described(client)}))
         finally:
             await db.dispose()
 
     asyncio.run(main())
+
+
+def _described(client: clients.Client) -> dict[str, object]:
+    return {"name": client.name, "scopes": list(client.scopes), "callbackUrls": list(client.callback_urls),
+            "seedMode": client.seed_mode, "redirectUris": list(client.redirect_uris), "firstParty": client.first_party}
 
 
 def verify_audit(settings: AuthSettings, args: Namespace) -> None:

@@ -22,6 +22,8 @@ from .clients import service as clients
 from .login.repository import PasswordLimiter
 from .login.service import Login
 from .metrics import AuthMetrics
+from .oidc.keys import IdTokenKeys
+from .oidc.service import OpenIdProvider
 from .passwords import Passwords
 from .second_factor.repository import AttemptLimiter
 from .second_factor.service import SecondFactorCheck
@@ -31,7 +33,7 @@ from .tokens import SigningKeyRing, TokenHasher, TokenIssuer
 from .vault import VaultClient
 
 
-async def prepare(runtime: Runtime, ring: SigningKeyRing) -> PeerClient:
+async def prepare(runtime: Runtime, ring: SigningKeyRing, id_token_keys: IdTokenKeys) -> PeerClient:
     """``on_start``: build each service once; returns the vault's HTTP client, closed at the stop."""
     settings = cast(AuthSettings, runtime.settings)
     vault_http = runtime.internal_auth.client("vault", settings.vault_url)
@@ -51,6 +53,8 @@ async def prepare(runtime: Runtime, ring: SigningKeyRing) -> PeerClient:
         Login(runtime.database, settings, passwords, PasswordLimiter(settings), issuer, hasher, check, sessions,
               metrics),
         Accounts(settings, passwords, issuer, vault, check, sessions, metrics),
+        OpenIdProvider(settings, hasher, sessions, id_token_keys, TokenVerifier(
+            issuer=settings.issuer, audience=issuer.userinfo_audience, jwks=ring.jwks())),
     )
     return vault_http
 
@@ -61,6 +65,7 @@ SessionsDep = Annotated[Sessions, provided(Sessions)]
 SecondFactorDep = Annotated[SecondFactorCheck, provided(SecondFactorCheck)]
 HasherDep = Annotated[TokenHasher, provided(TokenHasher)]
 VerifierDep = Annotated[TokenVerifier, provided(TokenVerifier)]
+OpenIdProviderDep = Annotated[OpenIdProvider, provided(OpenIdProvider)]
 
 
 async def get_caller(request: Request, runtime: RuntimeDep) -> Caller:

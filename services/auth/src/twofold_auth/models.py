@@ -62,16 +62,41 @@ sessions = sa.Table(
     sa.Column("ip", INET, nullable=True),
     sa.Column("user_agent", sa.String(512), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+    # when the person gave both factors: created_at for a sign-in, the sign-in's for an app's session (OIDC)
+    sa.Column("auth_time", sa.DateTime(timezone=True), nullable=False, server_default=now),
     sa.Column("last_activity_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("revoked_reason", sa.String(64), nullable=True),
+    # An app's session (OpenID Connect): the client it was issued to, the scopes granted, and the person's
+    # session it was authorized from (the ID token's ``sid``). NULL for a person's own sign-in.
+    sa.Column("client_id", sa.String(64), nullable=True),
+    sa.Column("scopes", ARRAY(sa.String(64)), nullable=True),
+    sa.Column("parent_id", sa.Uuid, nullable=True),
 )
 
 refresh_tokens = _opaque_tokens(
     "refresh_tokens",
     sa.Column("session_id", sa.Uuid, sa.ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False, index=True),
     sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+# OpenID Connect authorization codes: single use, bound to everything the authorization decided (oidc/service.py)
+authorization_codes = _opaque_tokens(
+    "authorization_codes",
+    sa.Column("user_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("client_id", sa.String(64), nullable=False),
+    sa.Column("redirect_uri", sa.Text, nullable=False),
+    # the person's session that authorized it: the ID token's sid
+    sa.Column("session_id", sa.Uuid, sa.ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("scopes", ARRAY(sa.String(64)), nullable=False),
+    sa.Column("nonce", sa.String(512), nullable=True),
+    sa.Column("code_challenge", sa.String(64), nullable=False),  # S256 only
+    sa.Column("auth_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("amr", ARRAY(sa.String(16)), nullable=False),
+    sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+    # the app's session its exchange started: revoked if the code comes back (RFC 6749 4.1.2)
+    sa.Column("issued_session_id", sa.Uuid, nullable=True),
 )
 
 second_factor_attempts = sa.Table(
@@ -104,6 +129,9 @@ api_clients = sa.Table(
     sa.Column("scopes", ARRAY(sa.String(64)), nullable=False),
     sa.Column("callback_urls", ARRAY(sa.Text), nullable=False),
     sa.Column("seed_mode", sa.Boolean, nullable=False, server_default=sa.false()),
+    # OpenID Connect: where its authorization codes may go (exact match), and whether consent is skipped
+    sa.Column("redirect_uris", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("first_party", sa.Boolean, nullable=False, server_default=sa.false()),
     # HMAC key of the signatures on redirects to this app, derived from its secret, sealed (AES-GCM)
     sa.Column("redirect_key_sealed", sa.LargeBinary, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),

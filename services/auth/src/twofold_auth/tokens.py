@@ -14,6 +14,7 @@ import os
 import secrets
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -85,16 +86,28 @@ class TokenIssuer:
         self.settings = settings
         self.ring = ring
 
+    @property
+    def userinfo_audience(self) -> str:
+        """The audience of an app's access tokens (OpenID Connect): the userinfo endpoint, not our API."""
+        return f"{self.settings.issuer}/oauth2/userinfo"
+
     def access_token(self, *, user_id: uuid.UUID, session_id: uuid.UUID, amr: list[str], email: str,
-                     session_ends: datetime) -> tuple[str, int]:
-        """The token and its ``exp``: never past the session's end, which the gateway enforces by ``exp`` alone."""
+                     session_ends: datetime, client_id: str | None = None,
+                     scopes: Sequence[str] = ()) -> tuple[str, int]:
+        """The token and its ``exp``: never past the session's end, which the gateway enforces by ``exp`` alone.
+
+        An app's session (``client_id``) gets a token for userinfo alone: its audience is not the API's, so
+        neither the gateway nor auth takes it for a person's sign-in (sessions, audit, account changes).
+        """
         now = int(time.time())
         expires = min(now + self.settings.access_token_seconds, int(session_ends.timestamp()))
-        token = self.ring.sign({
+        claims: dict[str, Any] = {
             "iss": self.settings.issuer, "aud": self.settings.audience, "sub": str(user_id),
             "sid": str(session_id), "amr": amr, "email": email, "iat": now, "exp": expires,
-        })
-        return token, expires
+        }
+        if client_id is not None:  # RFC 9068 2.2: client_id and scope
+            claims.update(aud=self.userinfo_audience, client_id=client_id, scope=" ".join(scopes))
+        return self.ring.sign(claims), expires
 
     def setup_token(self, *, user_id: uuid.UUID, email: str, enrollment: str = FIRST_ENROLLMENT) -> tuple[str, int]:
         """A token whose only power is starting 2FA enrollment (``scope``), short-lived.

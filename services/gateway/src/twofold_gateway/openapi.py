@@ -89,8 +89,9 @@ def public_operation(operation: dict[str, Any], route: Route) -> dict[str, Any]:
         gateway_answers["413"] = _problem("The request body is too large")
         # FastAPI refuses a body it cannot decode (not UTF-8) before validation, and every service says so
         gateway_answers["400"] = _problem("The request body cannot be read")
-        # the shared error handlers refuse a body not sent as JSON (a form, text) before validation
-        gateway_answers["415"] = _problem("The body is not application/json")
+        if "application/json" in public["requestBody"].get("content", {}):
+            # the shared error handlers refuse a body not sent as JSON (a form, text) before validation
+            gateway_answers["415"] = _problem("The body is not application/json")
     if route.rate_limited:
         gateway_answers["429"] = RATE_LIMITED
     if route.policy in (Policy.SESSION, Policy.ENROLLMENT, Policy.APP):

@@ -105,6 +105,16 @@ ROUTES = RouteTable([
     Route("POST", "/api/auth/2fa/re-enroll", AUTH, SESSION),
     Route("POST", "/api/auth/account/delete", AUTH, SESSION),
     Route("GET", "/api/auth/audit", AUTH, SESSION),
+    # auth as the OpenID Provider of apps. Discovery is read by every app, often: open and not limited. The token
+    # endpoint authenticates the app itself (client_secret_basic or client_secret_post), and userinfo checks its
+    # own access tokens, whose audience is userinfo and not this API: both are open here, the token endpoint
+    # limited per address.
+    Route("GET", "/.well-known/openid-configuration", AUTH, OPEN),
+    Route("POST", "/oauth2/token", AUTH, OPEN, rate_limited=True),
+    Route("GET", "/oauth2/userinfo", AUTH, OPEN),
+    Route("POST", "/oauth2/userinfo", AUTH, OPEN),
+    # the pages authorize an app for the signed-in person
+    Route("POST", "/api/auth/oidc/authorize", AUTH, SESSION),
     # auth: operators
     Route("GET", "/api/admin/audit", AUTH, ADMIN),
     Route("GET", "/api/admin/adoption", AUTH, ADMIN),

@@ -55,6 +55,12 @@ async def service_env(infra: Infra, create_database: Callable[[str], Awaitable[s
               # no drain before a SIGTERM'd process stops: no balancer here sends it a caller's connection
               f"{prefix}_SHUTDOWN_DRAIN_SECONDS": "0",
               **{f"{prefix}_{k}": v for k, v in wiring.items() if v}}
+    if "gateway" in urls:
+        # the public address is the gateway's: auth's issuer (OpenID Connect discovery is fetched there and
+        # names its endpoints from it), which the gateway and registration check in every token
+        values.update({"auth": {"AUTH_ISSUER": urls["gateway"]},
+                       "gateway": {"GATEWAY_TOKEN_ISSUER": urls["gateway"]},
+                       "registration": {"REGISTRATION_TOKEN_ISSUER": urls["gateway"]}}.get(name, {}))
     if has_database:
         values[f"{prefix}_DATABASE_URL"] = await create_database(name)
     return {**values, **extra}

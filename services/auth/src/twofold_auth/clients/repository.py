@@ -12,10 +12,12 @@ from ..models import api_clients
 
 
 async def insert(session: AsyncSession, *, client_id: str, name: str, secret_hash: bytes, scopes: list[str],
-                 callback_urls: list[str], seed_mode: bool, redirect_key_sealed: bytes) -> None:
+                 callback_urls: list[str], seed_mode: bool, redirect_key_sealed: bytes, redirect_uris: list[str],
+                 first_party: bool) -> None:
     await session.execute(api_clients.insert().values(
         id=client_id, name=name, secret_hash=secret_hash, scopes=scopes, callback_urls=callback_urls,
-        seed_mode=seed_mode, redirect_key_sealed=redirect_key_sealed,
+        seed_mode=seed_mode, redirect_key_sealed=redirect_key_sealed, redirect_uris=redirect_uris,
+        first_party=first_party,
     ))
 
 

@@ -1,4 +1,10 @@
-"""API clients of third-party apps: an id and a secret (stored as a keyed hash), scopes, callback URLs."""
+"""API clients of third-party apps: an id and a secret (stored as a keyed hash), scopes, callback URLs.
+
+An app that signs its users in with OpenID Connect is a client too: it has the ``openid`` scope and its own
+redirect URIs, kept apart from its callback URLs. A callback URL is where enrollment sends a person back,
+with a signature; a redirect URI is where an authorization code goes. Each list lets through only what it
+was registered for, and each is matched exactly.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ from twofold_common.redirect_signature import redirect_key
 
 from ..tokens import TokenHasher
 from . import repository
-from .scopes import SCOPES
+from .scopes import OPENID_SCOPES, SCOPES
 
 
 @dataclass(frozen=True)
@@ -25,20 +31,23 @@ class Client:
     scopes: tuple[str, ...]
     callback_urls: tuple[str, ...]
     seed_mode: bool
+    redirect_uris: tuple[str, ...] = ()
+    first_party: bool = False
 
 
-def _check_callback_url(url: str, *, production: bool) -> str:
+def _check_url(url: str, *, production: bool, what: str = "callback URL", code: str = "invalid-callback-url") -> str:
+    # RFC 6749 3.1.2: a redirection endpoint is an absolute URI without a fragment
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
-        raise Problem(f"A callback URL must be an absolute http(s) URL without fragment: {url}",
-                      code="invalid-callback-url")
+        raise Problem(f"A {what} must be an absolute http(s) URL without fragment: {url}", code=code)
     if production and parts.scheme != "https":
-        raise Problem(f"Callback URLs must use https: {url}", code="invalid-callback-url")
+        raise Problem(f"A {what} must use https: {url}", code=code)
     return url
 
 
 async def create_client(session: AsyncSession, hasher: TokenHasher, *, name: str, callback_urls: list[str],
-                        scopes: list[str], seed_mode: bool, production: bool) -> tuple[Client, str]:
+                        scopes: list[str], seed_mode: bool, production: bool, redirect_uris: list[str] | None = None,
+                        first_party: bool = False) -> tuple[Client, str]:
     if not 1 <= len(name) <= 200 or any(ord(c) < 32 or ord(c) == 127 for c in name):
         # the name reaches authenticator apps as the issuer of its users' seeds
         raise Problem("A client's name has 1 to 200 characters, none of them control characters.",
@@ -46,13 +55,21 @@ async def create_client(session: AsyncSession, hasher: TokenHasher, *, name: str
     unknown = set(scopes) - SCOPES
     if unknown:
         raise Problem(f"Unknown scopes: {', '.join(sorted(unknown))}", code="invalid-scope")
-    urls = [_check_callback_url(u, production=production) for u in callback_urls]
+    urls = [_check_url(u, production=production) for u in callback_urls]
+    redirects = [_check_url(u, production=production, what="redirect URI", code="invalid-redirect-uri")
+                 for u in redirect_uris or ()]
+    if "openid" in scopes and not redirects:
+        raise Problem("An openid client needs at least one redirect URI.", code="invalid-redirect-uri")
+    if set(scopes) & OPENID_SCOPES and "openid" not in scopes:
+        raise Problem("The email scope is read through OpenID Connect: grant openid too.", code="invalid-scope")
     client_id = f"cl_{secrets.token_hex(8)}"
     secret, secret_hash = hasher.new("sk")
     await repository.insert(session, client_id=client_id, name=name, secret_hash=secret_hash,
                             scopes=sorted(set(scopes)), callback_urls=urls, seed_mode=seed_mode,
-                            redirect_key_sealed=hasher.seal(redirect_key(secret), client_id))
-    return Client(client_id, name, tuple(sorted(set(scopes))), tuple(urls), seed_mode), secret
+                            redirect_key_sealed=hasher.seal(redirect_key(secret), client_id),
+                            redirect_uris=redirects, first_party=first_party)
+    return Client(client_id, name, tuple(sorted(set(scopes))), tuple(urls), seed_mode, tuple(redirects),
+                  first_party), secret
 
 
 async def list_clients(session: AsyncSession) -> list[Client]:
@@ -81,5 +98,13 @@ async def redirect_key_of(session: AsyncSession, hasher: TokenHasher, client_id:
     return hasher.unseal(sealed, client_id)
 
 
+async def find_openid_client(session: AsyncSession, client_id: str) -> Client | None:
+    """An enabled client that may use OpenID Connect, or None."""
+    row = await repository.find_enabled(session, client_id)
+    client = _client(row) if row else None
+    return client if client and "openid" in client.scopes else None
+
+
 def _client(row: RowMapping) -> Client:
-    return Client(row["id"], row["name"], tuple(row["scopes"]), tuple(row["callback_urls"]), row["seed_mode"])
+    return Client(row["id"], row["name"], tuple(row["scopes"]), tuple(row["callback_urls"]), row["seed_mode"],
+                  tuple(row["redirect_uris"]), row["first_party"])

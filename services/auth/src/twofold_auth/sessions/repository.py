@@ -31,13 +31,29 @@ class RefreshTokenRow:
     ends: datetime
     last_activity_at: datetime
     email: str
+    auth_time: datetime
+    client_id: str | None  # an app's session (OpenID Connect): its client, scopes and the person's session
+    scopes: list[str] | None
+    parent_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class AppSession:
+    """What an app's session was granted (OpenID Connect), for its refresh tokens and its access tokens."""
+
+    client_id: str
+    scopes: list[str]
+    parent_id: uuid.UUID  # the person's session that authorized it
 
 
 async def insert_session(session: AsyncSession, *, session_id: uuid.UUID, user_id: uuid.UUID, amr: list[str],
-                         ip: str | None, user_agent: str | None, now: datetime, ends: datetime) -> None:
+                         ip: str | None, user_agent: str | None, now: datetime, ends: datetime,
+                         auth_time: datetime | None = None, app: AppSession | None = None) -> None:
     await session.execute(sessions.insert().values(
         id=session_id, user_id=user_id, amr=amr, ip=ip, user_agent=user_agent,
-        created_at=now, last_activity_at=now, expires_at=ends,
+        created_at=now, last_activity_at=now, expires_at=ends, auth_time=auth_time or now,
+        client_id=app.client_id if app else None, scopes=app.scopes if app else None,
+        parent_id=app.parent_id if app else None,
     ))
 
 
@@ -52,7 +68,8 @@ async def find_refresh_token(session: AsyncSession, token_hash: bytes) -> Refres
     row = (await session.execute(
         sa.select(refresh_tokens.c.id, refresh_tokens.c.expires_at, refresh_tokens.c.session_id,
                   sessions.c.user_id, sessions.c.amr, sessions.c.revoked_at, sessions.c.expires_at.label("ends"),
-                  sessions.c.last_activity_at, users.c.email)
+                  sessions.c.last_activity_at, users.c.email, sessions.c.auth_time, sessions.c.client_id,
+                  sessions.c.scopes, sessions.c.parent_id)
         .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
         .join(users, users.c.id == sessions.c.user_id)
         .where(refresh_tokens.c.token_hash == token_hash)
@@ -93,6 +110,15 @@ async def revoke(session: AsyncSession, *, session_id: uuid.UUID, user_id: uuid.
         .returning(sessions.c.id)
     )
     return revoked is not None
+
+
+async def find_live(session: AsyncSession, session_id: uuid.UUID, *, now: datetime,
+                    idle: timedelta) -> RowMapping | None:
+    """A live session with its user's email, or None."""
+    return (await session.execute(
+        sa.select(sessions, users.c.email).join(users, users.c.id == sessions.c.user_id)
+        .where(sessions.c.id == session_id, *_live(now, idle))
+    )).mappings().first()
 
 
 async def unrevoked_ids(session: AsyncSession, user_id: uuid.UUID) -> Sequence[uuid.UUID]:

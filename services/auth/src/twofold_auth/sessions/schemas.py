@@ -30,6 +30,8 @@ class SessionView(CamelModel):
     last_activity_at: datetime
     expires_at: datetime
     current: bool
+    client_id: str | None = Field(default=None, description="the app (OpenID Connect client) this session was "
+                                                            "issued to; null for a sign-in of the person's own")
 
 
 class SessionList(CamelModel):

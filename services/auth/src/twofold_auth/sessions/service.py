@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from twofold_common.db import Database
@@ -31,6 +32,7 @@ from ..audit.service import Caller
 from ..settings import EVENT_SOURCE, AuthSettings
 from ..tokens import TokenHasher, TokenIssuer
 from . import repository
+from .repository import AppSession, RefreshTokenRow
 from .schemas import SessionView, TokenPair
 
 IDLE_TIMEOUT = "idle-timeout"
@@ -70,29 +72,55 @@ class Sessions:
         return await self._issue_pair(session, session_id=session_id, user_id=user_id, email=email, amr=amr,
                                       now=now, ends=ends)
 
+    async def start_for_app(self, session: AsyncSession, *, session_id: uuid.UUID, user_id: uuid.UUID, email: str,
+                            amr: list[str], auth_time: datetime, ends: datetime, app: AppSession,
+                            caller: Caller) -> TokenPair:
+        """An app's session (OpenID Connect), authorized from the person's session ``app.parent_id``.
+
+        It inherits that sign-in's factors (``amr``), time (``auth_time``) and end (``ends``): no app keeps a
+        person signed in longer than the sign-in it came from. The idle timeout applies to it as to any session.
+        """
+        now = datetime.now(UTC)
+        await repository.insert_session(session, session_id=session_id, user_id=user_id, amr=amr, ip=caller.ip,
+                                        user_agent=caller.user_agent, now=now, ends=ends, auth_time=auth_time,
+                                        app=app)
+        return await self._issue_pair(session, session_id=session_id, user_id=user_id, email=email, amr=amr,
+                                      now=now, ends=ends, app=app)
+
     async def _issue_pair(self, session: AsyncSession, *, session_id: uuid.UUID, user_id: uuid.UUID, email: str,
-                          amr: list[str], now: datetime, ends: datetime) -> TokenPair:
+                          amr: list[str], now: datetime, ends: datetime, app: AppSession | None = None) -> TokenPair:
         """A refresh token and an access token, neither outliving the session (``ends``)."""
         refresh, refresh_hash = self.hasher.new("rt")
         await repository.insert_refresh_token(
             session, token_hash=refresh_hash, session_id=session_id,
             expires_at=min(now + timedelta(seconds=self.settings.refresh_token_seconds), ends))
         access, expires = self.issuer.access_token(user_id=user_id, session_id=session_id, amr=amr, email=email,
-                                                   session_ends=ends)
+                                                   session_ends=ends, client_id=app.client_id if app else None,
+                                                   scopes=app.scopes if app else ())
         return TokenPair(access_token=access, refresh_token=refresh,
                          expires_in=max(0, expires - int(now.timestamp())), session_id=session_id)
 
     async def rotate(self, token: str) -> TokenPair:
-        """Spend ``token`` and return a new pair; a spent token revokes its session.
+        """Spend a person's refresh ``token`` and return a new pair; a spent token revokes its session."""
+        pair, _ = await self._rotate(token, client_id=None)
+        return pair
 
-        One transaction of its own, because a refusal must keep what it wrote: the revocation of a
+    async def rotate_for_app(self, token: str, client_id: str) -> tuple[TokenPair, RefreshTokenRow]:
+        """``rotate`` for an app's session: the token must be one ``client_id`` was issued (RFC 6749 6)."""
+        return await self._rotate(token, client_id=client_id)
+
+    async def _rotate(self, token: str, *, client_id: str | None) -> tuple[TokenPair, RefreshTokenRow]:
+        """One transaction of its own, because a refusal must keep what it wrote: the revocation of a
         reused token's session (or an idle one's) commits, and the request fails after the commit.
+
+        A token of another party's session (an app's at the person's endpoint, a person's or another app's
+        at an app's) is refused before it is spent: it changes nothing.
         """
         invalid = Unauthorized("Invalid refresh token.", code="invalid-refresh-token")
         now = datetime.now(UTC)
         async with self.db.transaction() as session:
             row = await repository.find_refresh_token(session, self.hasher.hash(token))
-            if row is None:
+            if row is None or row.client_id != client_id:
                 raise invalid
             reused = not await repository.spend_refresh_token(session, row.id, now)
             if reused and row.revoked_at is None:
@@ -103,8 +131,11 @@ class Sessions:
                 await self.revoke(session, session_id=row.session_id, user_id=row.user_id, reason=IDLE_TIMEOUT)
             elif live:
                 await repository.touch(session, row.session_id, now)  # a refresh is activity
-                return await self._issue_pair(session, session_id=row.session_id, user_id=row.user_id,
-                                              email=row.email, amr=list(row.amr), now=now, ends=row.ends)
+                app = (AppSession(row.client_id, list(row.scopes or ()), row.parent_id)
+                       if row.client_id is not None and row.parent_id is not None else None)
+                pair = await self._issue_pair(session, session_id=row.session_id, user_id=row.user_id,
+                                              email=row.email, amr=list(row.amr), now=now, ends=row.ends, app=app)
+                return pair, row
         raise invalid
 
     async def ensure_live(self, session: AsyncSession, me: SignedIn) -> None:
@@ -112,6 +143,10 @@ class Sessions:
         if not await repository.touch_if_live(session, session_id=me.session_id, user_id=me.user_id,
                                               now=datetime.now(UTC), idle=self.idle):
             raise session_ended()
+
+    async def find_live(self, session: AsyncSession, session_id: uuid.UUID) -> RowMapping | None:
+        """A live session, a person's or an app's, with its user's email (reading it is no activity)."""
+        return await repository.find_live(session, session_id, now=datetime.now(UTC), idle=self.idle)
 
     def subject(self, me: SignedIn) -> Callable[[AsyncSession], Awaitable[uuid.UUID]]:
         """For a second-factor check of a signed-in request: its user, once its session is found live
@@ -142,4 +177,5 @@ class Sessions:
         rows = await repository.live_sessions(session, user_id, now=datetime.now(UTC), idle=self.idle)
         return [SessionView(id=r["id"], ip=str(r["ip"]) if r["ip"] else None, user_agent=r["user_agent"],
                             amr=list(r["amr"]), created_at=r["created_at"], last_activity_at=r["last_activity_at"],
-                            expires_at=r["expires_at"], current=r["id"] == current) for r in rows]
+                            expires_at=r["expires_at"], current=r["id"] == current, client_id=r["client_id"])
+                for r in rows]

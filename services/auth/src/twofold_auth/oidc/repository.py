@@ -1,0 +1,55 @@
+"""Every query on ``authorization_codes``.  Nothing here commits: the caller's unit of work does."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy import CursorResult, RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..models import authorization_codes, users
+
+
+async def insert(session: AsyncSession, *, token_hash: bytes, user_id: uuid.UUID, client_id: str, redirect_uri: str,
+                 session_id: uuid.UUID, scopes: list[str], nonce: str | None, code_challenge: str,
+                 auth_time: datetime, amr: list[str], expires_at: datetime) -> None:
+    await session.execute(authorization_codes.insert().values(
+        id=uuid.uuid4(), token_hash=token_hash, user_id=user_id, client_id=client_id, redirect_uri=redirect_uri,
+        session_id=session_id, scopes=scopes, nonce=nonce, code_challenge=code_challenge, auth_time=auth_time,
+        amr=amr, expires_at=expires_at,
+    ))
+
+
+async def find(session: AsyncSession, token_hash: bytes) -> RowMapping | None:
+    """A code, spent or not, with its user's email."""
+    return (await session.execute(
+        sa.select(authorization_codes, users.c.email)
+        .join(users, users.c.id == authorization_codes.c.user_id)
+        .where(authorization_codes.c.token_hash == token_hash)
+    )).mappings().first()
+
+
+async def spend(session: AsyncSession, code_id: uuid.UUID, *, issued_session_id: uuid.UUID, now: datetime) -> bool:
+    """Atomic spend: of two concurrent exchanges, one gets True and the other waits for its commit, then is a
+    reuse that finds the winner's ``issued_session_id``."""
+    spent = await session.scalar(
+        sa.update(authorization_codes)
+        .where(authorization_codes.c.id == code_id, authorization_codes.c.used_at.is_(None))
+        .values(used_at=now, issued_session_id=issued_session_id)
+        .returning(authorization_codes.c.id)
+    )
+    return spent is not None
+
+
+async def issued_session(session: AsyncSession, code_id: uuid.UUID) -> uuid.UUID | None:
+    return await session.scalar(
+        sa.select(authorization_codes.c.issued_session_id).where(authorization_codes.c.id == code_id))
+
+
+async def delete_old(session: AsyncSession, before: datetime) -> int:
+    """Codes that expired before ``before``; returns how many."""
+    result = await session.execute(sa.delete(authorization_codes).where(authorization_codes.c.expires_at < before))
+    return cast(CursorResult[Any], result).rowcount

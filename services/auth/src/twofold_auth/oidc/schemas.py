@@ -1,0 +1,100 @@
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..sessions.schemas import CamelModel
+
+Parameter = str | list[str] | None
+
+
+class AuthorizationRequest(BaseModel):
+    """The authorization request's parameters as the app sent them (Core 3.1.2.1), under their own names.
+
+    A parameter the app repeated is passed as a list (and refused: RFC 6749 3.1); one not listed here is
+    ignored, as RFC 6749 3.1 says.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    client_id: Parameter = None
+    redirect_uri: Parameter = None
+    response_type: Parameter = None
+    scope: Parameter = None
+    state: Parameter = None
+    nonce: Parameter = None
+    code_challenge: Parameter = None
+    code_challenge_method: Parameter = None
+    prompt: Parameter = None
+    max_age: Parameter = None
+    login_hint: Parameter = None
+    request: Parameter = None
+    request_uri: Parameter = None
+
+
+class AuthorizeAnswer(CamelModel):
+    """What the pages do next.
+
+    - ``redirect``: send the browser to ``redirectTo`` (the code, or an OAuth error for the app).
+    - ``login``: ask the person for both factors again (``prompt=login``, or ``max_age`` passed), then call
+      again with the new session's access token, without ``prompt=login`` and ``max_age``: the new sign-in
+      answers them.
+    - ``consent``: the app is not first-party; the person is asked (the consent pages come next).
+    """
+
+    action: Literal["redirect", "login", "consent"]
+    redirect_to: str | None = Field(default=None, description="for redirect: where the browser goes")
+    reason: str | None = Field(default=None, description="for login: prompt-login or max-age")
+    client_name: str | None = Field(default=None, description="for consent: the app's name")
+    scopes: list[str] | None = Field(default=None, description="for consent: what the app asks for")
+
+
+class TokenResponse(BaseModel):
+    """RFC 6749 5.1 with Core 3.1.3.3's id_token."""
+
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+    refresh_token: str
+    id_token: str
+    scope: str
+
+
+class OAuthError(BaseModel):
+    """RFC 6749 5.2 (token endpoint) and RFC 6750 3 (userinfo): what OAuth clients parse."""
+
+    error: str
+    error_description: str | None = None
+
+
+class UserInfo(BaseModel):
+    """Core 5.3.2: the claims the access token's scope allows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sub: str
+    email: str | None = None
+    email_verified: bool | None = Field(default=None, description="false: no address is confirmed by mail yet")
+
+
+class ProviderMetadata(BaseModel):
+    """OpenID Connect Discovery 1.0, section 3 (and RFC 9207's authorization_response_iss_parameter_supported)."""
+
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    userinfo_endpoint: str
+    jwks_uri: str
+    response_types_supported: list[str]
+    response_modes_supported: list[str]
+    grant_types_supported: list[str]
+    subject_types_supported: list[str]
+    id_token_signing_alg_values_supported: list[str]
+    token_endpoint_auth_methods_supported: list[str]
+    code_challenge_methods_supported: list[str]
+    scopes_supported: list[str]
+    claims_supported: list[str]
+    acr_values_supported: list[str]
+    claims_parameter_supported: bool
+    request_parameter_supported: bool
+    request_uri_parameter_supported: bool
+    authorization_response_iss_parameter_supported: bool

@@ -1,0 +1,297 @@
+"""The OpenID Provider: the authorization step for the pages, the token endpoint, userinfo, discovery.
+
+An authorization code is bound to everything the authorization decided: the client, its redirect URI,
+the person and the session they authorized from (the ID token's ``sid``), the scopes, the nonce, the PKCE
+challenge, and that sign-in's ``auth_time`` and ``amr``. It is opaque, stored as a keyed hash like every
+other opaque token, and lives ``AUTH_OIDC_CODE_SECONDS`` (60 s).
+
+Its exchange starts an app's session (``Sessions.start_for_app``): a session of its own, so an app's tokens
+rotate, idle out and are revoked like any session's, without touching the person's; it inherits the
+sign-in's factors, time and end, so no app keeps a person signed in longer than the sign-in did. Its
+access token is good at userinfo alone (its audience is not the API's). Its refresh token is always
+issued, because it is not an offline one: it dies with the session (30 minutes idle, 12 hours after the
+sign-in); ``offline_access``, which asks for access while the person is away (Core 11), is not offered,
+and like any scope we do not know it is ignored (Core 3.1.2.1).
+
+A code presented a second time is refused and the session its first exchange started is revoked
+(RFC 6749 4.1.2, 10.5), through ``Sessions.revoke``, which publishes ``session.revoked.v1``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import NoReturn
+
+from sqlalchemy import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from twofold_common.access_tokens import TokenVerifier, bearer_token
+from twofold_common.errors import Problem, Unauthorized
+
+from ..audit.service import Caller, record
+from ..clients import service as clients
+from ..clients.scopes import OPENID_SCOPES
+from ..sessions.repository import AppSession
+from ..sessions.service import Sessions, SignedIn, session_ended
+from ..settings import AuthSettings
+from ..tokens import TokenHasher
+from . import repository
+from .keys import ALGORITHM, IdTokenKeys
+from .rules import (
+    ACR_MULTI_FACTOR,
+    S256,
+    AuthorizationError,
+    FormBody,
+    TokenError,
+    basic_credentials,
+    code_challenge,
+    max_age,
+    nonce,
+    prompts,
+    redirect,
+    requested_scopes,
+    single,
+    verifier_matches,
+)
+from .schemas import AuthorizationRequest, AuthorizeAnswer, ProviderMetadata, TokenResponse, UserInfo
+
+BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="twofold"'}
+CLAIMS = ["iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "email",
+          "email_verified"]
+
+
+@dataclass(frozen=True)
+class OpenIdProvider:
+    settings: AuthSettings
+    hasher: TokenHasher
+    sessions: Sessions
+    keys: IdTokenKeys
+    verifier: TokenVerifier  # apps' access tokens: audience userinfo
+
+    def metadata(self) -> ProviderMetadata:
+        issuer = self.settings.issuer
+        return ProviderMetadata(
+            issuer=issuer,
+            authorization_endpoint=f"{issuer}/oauth2/authorize",
+            token_endpoint=f"{issuer}/oauth2/token",
+            userinfo_endpoint=f"{issuer}/oauth2/userinfo",
+            jwks_uri=f"{issuer}/.well-known/jwks.json",
+            response_types_supported=["code"],
+            response_modes_supported=["query"],
+            grant_types_supported=["authorization_code", "refresh_token"],
+            subject_types_supported=["public"],
+            id_token_signing_alg_values_supported=[ALGORITHM],
+            token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post"],
+            code_challenge_methods_supported=[S256],
+            scopes_supported=sorted(OPENID_SCOPES),
+            claims_supported=CLAIMS,
+            acr_values_supported=[ACR_MULTI_FACTOR],
+            claims_parameter_supported=False,
+            request_parameter_supported=False,
+            request_uri_parameter_supported=False,  # Discovery 3: it defaults to true, so it is said
+            authorization_response_iss_parameter_supported=True,
+        )
+
+    # -- the authorization step, for the pages of the signed-in person (Core 3.1.2) --
+
+    async def authorize(self, session: AsyncSession, me: SignedIn, request: AuthorizationRequest,
+                        caller: Caller) -> AuthorizeAnswer:
+        """The pages' answer to an authorization request. An unknown client or a redirect URI it did not
+        register is shown to the person, never redirected to (RFC 6749 4.1.2.1, 3.1.2.4); every other error
+        goes back to the app through its redirect URI."""
+        try:
+            client_id = single("client_id", request.client_id)
+            redirect_uri = single("redirect_uri", request.redirect_uri)
+        except AuthorizationError as exc:
+            raise Problem(exc.description, code="invalid-authorization-request") from None
+        client = await clients.find_openid_client(session, client_id) if client_id else None
+        if client is None:
+            raise Problem("No app that signs in with this service has this client_id.", code="unknown-client")
+        if redirect_uri not in client.redirect_uris:  # exact match (RFC 6749 3.1.2.3, Core 3.1.2.1)
+            raise Problem("The app did not register this redirect_uri.", code="invalid-redirect-uri")
+
+        def answer(**params: str | None) -> AuthorizeAnswer:
+            return AuthorizeAnswer(action="redirect", redirect_to=redirect(redirect_uri, {
+                **params, "iss": self.settings.issuer}))  # RFC 9207: every authorization response says who
+
+        try:
+            state = single("state", request.state)
+        except AuthorizationError as exc:
+            return answer(error=exc.error, error_description=exc.description)
+        try:
+            if single("request", request.request) is not None:
+                raise AuthorizationError("request_not_supported", "Request objects are not supported.")
+            if single("request_uri", request.request_uri) is not None:
+                raise AuthorizationError("request_uri_not_supported", "request_uri is not supported.")
+            response_type = single("response_type", request.response_type)
+            if response_type is None:
+                raise AuthorizationError("invalid_request", "response_type is required.")
+            if response_type != "code":  # the code flow only: no implicit, no hybrid
+                raise AuthorizationError("unsupported_response_type", "Only response_type=code is supported.")
+            scopes = requested_scopes(single("scope", request.scope), known=OPENID_SCOPES, granted=client.scopes)
+            challenge = code_challenge(single("code_challenge", request.code_challenge),
+                                       single("code_challenge_method", request.code_challenge_method))
+            asked_nonce = nonce(single("nonce", request.nonce))
+            prompt = prompts(single("prompt", request.prompt))
+            oldest = max_age(single("max_age", request.max_age))
+            single("login_hint", request.login_hint)  # the pages fill the sign-in form with it
+        except AuthorizationError as exc:
+            return answer(error=exc.error, error_description=exc.description, state=state)
+
+        person = await self.sessions.find_live(session, me.session_id)
+        if person is None:
+            raise session_ended()
+        now = datetime.now(UTC)
+        stale = oldest is not None and now - person["auth_time"] > timedelta(seconds=oldest)
+        if "login" in prompt or stale:
+            if "none" in prompt:
+                return answer(error="login_required", error_description="The person must sign in again.",
+                              state=state)
+            return AuthorizeAnswer(action="login", reason="prompt-login" if "login" in prompt else "max-age")
+        if not client.first_party:
+            if "none" in prompt:
+                return answer(error="consent_required", error_description="The person must consent first.",
+                              state=state)
+            return AuthorizeAnswer(action="consent", client_name=client.name, scopes=list(scopes))
+
+        code, code_hash = self.hasher.new("ac")
+        await repository.insert(
+            session, token_hash=code_hash, user_id=me.user_id, client_id=client.id, redirect_uri=redirect_uri,
+            session_id=me.session_id, scopes=list(scopes), nonce=asked_nonce, code_challenge=challenge,
+            auth_time=person["auth_time"], amr=list(person["amr"]),
+            expires_at=now + timedelta(seconds=self.settings.oidc_code_seconds))
+        await record(session, action="oidc.authorize", outcome="success", user_id=me.user_id, caller=caller,
+                     details={"clientId": client.id, "scopes": list(scopes)})
+        return answer(code=code, state=state)
+
+    # -- the token endpoint (RFC 6749 3.2, Core 3.1.3) --
+
+    async def token(self, session: AsyncSession, form: FormBody, authorization: str | None,
+                    caller: Caller) -> TokenResponse:
+        client = await self._authenticate(session, form, authorization)
+        grant_type = form.require("grant_type")
+        if grant_type == "authorization_code":
+            return await self._exchange(session, client, form, caller)
+        if grant_type == "refresh_token":
+            return await self._refresh(client, form)
+        raise TokenError("unsupported_grant_type", "grant_type is authorization_code or refresh_token.")
+
+    async def _authenticate(self, session: AsyncSession, form: FormBody,
+                            authorization: str | None) -> clients.Client:
+        """client_secret_basic or client_secret_post (RFC 6749 2.3.1), one of them (2.3); the secret is
+        compared as a keyed hash in constant time, and an unknown id costs the same (clients.authenticate)."""
+        basic = basic_credentials(authorization)
+        posted_id, posted_secret = form.values.get("client_id"), form.values.get("client_secret")
+        if basic is not None and (posted_secret is not None or posted_id not in (None, basic[0])):
+            raise TokenError("invalid_request", "Authenticate the client one way only.")
+        client_id, secret = basic or (posted_id, posted_secret)
+        challenge = BASIC_CHALLENGE if basic is not None else {}
+        if not client_id or not secret:
+            raise TokenError("invalid_client", "Client authentication is required.", status=401,
+                             headers=BASIC_CHALLENGE)
+        if "\x00" in client_id:  # no id has one, and PostgreSQL refuses it in a query
+            raise TokenError("invalid_client", "Invalid client credentials.", status=401, headers=challenge)
+        try:
+            client = await clients.authenticate(session, self.hasher, client_id, secret)
+        except Unauthorized:
+            raise TokenError("invalid_client", "Invalid client credentials.", status=401,
+                             headers=challenge) from None
+        if "openid" not in client.scopes:
+            raise TokenError("unauthorized_client", "This client does not sign in with OpenID Connect.")
+        return client
+
+    async def _exchange(self, session: AsyncSession, client: clients.Client, form: FormBody,
+                        caller: Caller) -> TokenResponse:
+        """RFC 6749 4.1.3 with RFC 7636 4.5-4.6."""
+        code, redirect_uri = form.require("code"), form.require("redirect_uri")
+        verifier = form.require("code_verifier")
+        now = datetime.now(UTC)
+        row = await repository.find(session, self.hasher.hash(code))
+        if row is None or row["client_id"] != client.id:
+            raise TokenError("invalid_grant", "The code is unknown, or was issued to another client.")
+        if row["used_at"] is not None:
+            await self._revoke_reuse(session, row, caller)
+        if row["expires_at"] <= now:
+            raise TokenError("invalid_grant", "The code has expired.")
+        if row["redirect_uri"] != redirect_uri:
+            raise TokenError("invalid_grant", "redirect_uri is not the one the code was issued for.")
+        if not verifier_matches(verifier, row["code_challenge"]):
+            raise TokenError("invalid_grant", "code_verifier does not match the code_challenge.")
+        person = await self.sessions.find_live(session, row["session_id"])
+        if person is None:
+            raise TokenError("invalid_grant", "The sign-in that authorized the code has ended.")
+        session_id = uuid.uuid4()
+        if not await repository.spend(session, row["id"], issued_session_id=session_id, now=now):
+            await self._revoke_reuse(session, row, caller)  # a concurrent exchange won
+        app = AppSession(client.id, list(row["scopes"]), row["session_id"])
+        pair = await self.sessions.start_for_app(
+            session, session_id=session_id, user_id=row["user_id"], email=row["email"], amr=list(row["amr"]),
+            auth_time=row["auth_time"], ends=person["expires_at"], app=app, caller=caller)
+        id_token = self._id_token(user_id=row["user_id"], client_id=client.id, app=app, amr=list(row["amr"]),
+                                  auth_time=row["auth_time"], email=row["email"], nonce=row["nonce"])
+        return TokenResponse(access_token=pair.access_token, expires_in=pair.expires_in,
+                             refresh_token=pair.refresh_token, id_token=id_token, scope=" ".join(app.scopes))
+
+    async def _revoke_reuse(self, session: AsyncSession, row: RowMapping, caller: Caller) -> NoReturn:
+        """A code used twice: someone else may hold it, so what its first use gave is revoked (RFC 6749
+        4.1.2, 10.5). Raised as an answer, so the request's unit of work commits the revocation."""
+        issued = await repository.issued_session(session, row["id"])
+        if issued is not None:
+            await self.sessions.revoke(session, session_id=issued, user_id=row["user_id"],
+                                       reason="authorization-code-reuse")
+        await record(session, action="oidc.token", outcome="refused", user_id=row["user_id"], reason="code-reuse",
+                     caller=caller, details={"clientId": row["client_id"]})
+        raise TokenError("invalid_grant", "The code was used already; the tokens it gave are revoked.")
+
+    async def _refresh(self, client: clients.Client, form: FormBody) -> TokenResponse:
+        """RFC 6749 6, with the rotation and reuse detection of every session; a new ID token (Core 12.2:
+        the same iss, sub, aud, azp and auth_time, a new iat, and no nonce). A ``scope`` parameter is not
+        used to narrow: the answer's ``scope`` says what the tokens carry."""
+        try:
+            pair, row = await self.sessions.rotate_for_app(form.require("refresh_token"), client.id)
+        except Unauthorized:
+            raise TokenError("invalid_grant", "The refresh token is unknown, used, expired or revoked.") from None
+        app = AppSession(client.id, list(row.scopes or ()), row.parent_id or row.session_id)
+        id_token = self._id_token(user_id=row.user_id, client_id=client.id, app=app, amr=list(row.amr),
+                                  auth_time=row.auth_time, email=row.email, nonce=None)
+        return TokenResponse(access_token=pair.access_token, expires_in=pair.expires_in,
+                             refresh_token=pair.refresh_token, id_token=id_token, scope=" ".join(app.scopes))
+
+    def _id_token(self, *, user_id: uuid.UUID, client_id: str, app: AppSession, amr: list[str],
+                  auth_time: datetime, email: str, nonce: str | None) -> str:
+        """Core 2: who signed in, when, with which factors (``amr``: pwd and otp, or pwd and rc for a recovery
+        code), for which client; ``sid`` is the person's session, which logout will name."""
+        now = int(time.time())
+        claims: dict[str, object] = {
+            "iss": self.settings.issuer, "sub": str(user_id), "aud": client_id, "azp": client_id,
+            "iat": now, "exp": now + self.settings.access_token_seconds, "auth_time": int(auth_time.timestamp()),
+            "acr": ACR_MULTI_FACTOR, "amr": amr, "sid": str(app.parent_id),
+        }
+        if nonce is not None:
+            claims["nonce"] = nonce
+        if "email" in app.scopes:
+            claims.update(email=email, email_verified=False)
+        return self.keys.sign(claims)
+
+    # -- userinfo (Core 5.3) --
+
+    async def userinfo(self, session: AsyncSession, authorization: str | None) -> UserInfo:
+        token = bearer_token(authorization)
+        if token is None:  # RFC 6750 3.1: no error code when no token came
+            raise TokenError("invalid_token", "An access token is required.", status=401,
+                             headers={"WWW-Authenticate": 'Bearer realm="twofold"'})
+        invalid = TokenError("invalid_token", "The access token is invalid, expired or revoked.", status=401,
+                             headers={"WWW-Authenticate": 'Bearer realm="twofold", error="invalid_token"'})
+        try:
+            claims = await self.verifier.verify(token)
+        except Unauthorized:
+            raise invalid from None
+        app = await self.sessions.find_live(session, claims.session_id) if claims.session_id else None
+        if app is None or app["client_id"] is None or app["user_id"] != claims.user_id:
+            raise invalid
+        if "email" not in app["scopes"]:
+            return UserInfo(sub=str(app["user_id"]))
+        return UserInfo(sub=str(app["user_id"]), email=app["email"], email_verified=False)

@@ -1,0 +1,312 @@
+"""OpenID Connect through the gateway: a real client library (Authlib) against auth as the provider.
+
+The app is Authlib: its OpenID client does the discovery, builds the authorization request (PKCE S256, a
+nonce, a state), exchanges the code and validates the ID token against our JWKS. The pages' part (they
+will serve ``/oauth2/authorize``) is played as the pages will play it: the person signs in through the
+public API, then the authorize API is called with the request's parameters and the person's access token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import secrets
+from urllib.parse import parse_qs, parse_qsl, urlsplit
+
+import httpx
+import jwt
+import pytest
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.httpx_client import AsyncOAuth2Client
+from authlib.integrations.starlette_client import OAuth
+
+from twofold_common.testing.http import bearer
+
+REDIRECT = "https://rp.example.com/oidc/callback"
+AUTHORIZE = "/api/auth/oidc/authorize"
+
+
+def register_app(system, *options: str) -> dict:
+    """An operator registers the app with auth's CLI."""
+    return system.create_app("--scope", "openid", "--scope", "email", "--redirect-uri", REDIRECT, *options)
+
+
+def relying_party(system, app: dict):
+    """The app's side: Authlib's OpenID client, configured from our discovery document."""
+    base = str(system.http.base_url).rstrip("/")
+    return OAuth().register("twofold", client_id=app["clientId"], client_secret=app["clientSecret"],
+                            server_metadata_url=f"{base}/.well-known/openid-configuration",
+                            client_kwargs={"scope": "openid email", "code_challenge_method": "S256"})
+
+
+def token_client(system, app: dict, **options) -> AsyncOAuth2Client:
+    base = str(system.http.base_url).rstrip("/")
+    return AsyncOAuth2Client(app["clientId"], app["clientSecret"], scope="openid email", redirect_uri=REDIRECT,
+                             code_challenge_method="S256", base_url=base, **options)
+
+
+async def signed_in_person(system) -> tuple[object, dict]:
+    person = await system.enroll(await system.register())
+    return person, await system.sign_in(person)
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    return verifier, base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+def request_for(app: dict, challenge: str, **params: str) -> dict[str, str]:
+    return {"client_id": app["clientId"], "redirect_uri": REDIRECT, "response_type": "code", "scope": "openid email",
+            "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8), "code_challenge": challenge,
+            "code_challenge_method": "S256", **params}
+
+
+async def pages_authorize(system, tokens: dict, params: dict) -> httpx.Response:
+    """What the pages do with an authorization request for the signed-in person."""
+    return await system.http.post(AUTHORIZE, json=params, headers=bearer(tokens["accessToken"]))
+
+
+async def code_for(system, tokens: dict, params: dict) -> str:
+    answer = await pages_authorize(system, tokens, params)
+    assert answer.status_code == 200 and answer.json()["action"] == "redirect", answer.text
+    query = parse_qs(urlsplit(answer.json()["redirectTo"]).query)
+    assert query["state"] == [params["state"]], query
+    return query["code"][0]
+
+
+def redirected_error(answer: httpx.Response, params: dict) -> str:
+    """The OAuth error the app hears at its redirect URI, with its state and our issuer (RFC 9207)."""
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["action"] == "redirect" and body["redirectTo"].startswith(REDIRECT + "?"), body
+    query = {k: v[0] for k, v in parse_qs(urlsplit(body["redirectTo"]).query).items()}
+    assert "code" not in query and query["state"] == params["state"] and query["iss"] == _issuer(answer), query
+    return query["error"]
+
+
+def _issuer(answer: httpx.Response) -> str:
+    return f"{answer.request.url.scheme}://{answer.request.url.netloc.decode()}"
+
+
+async def test_an_authlib_client_signs_a_person_in_and_its_id_token_says_otp(system) -> None:
+    app = register_app(system, "--first-party")
+    person, tokens = await signed_in_person(system)
+    base = str(system.http.base_url).rstrip("/")
+    rp = relying_party(system, app)
+
+    metadata = await rp.load_server_metadata()
+    assert metadata["issuer"] == base and metadata["code_challenge_methods_supported"] == ["S256"]
+    assert metadata["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert metadata["authorization_response_iss_parameter_supported"] is True
+    keys = (await system.http.get("/.well-known/jwks.json")).json()["keys"]
+    assert {(k["kty"], k["alg"], k["use"]) for k in keys} == {("OKP", "EdDSA", "sig"), ("RSA", "RS256", "sig")}
+
+    started = await rp.create_authorization_url(REDIRECT)
+    assert started["url"].startswith(f"{base}/oauth2/authorize?")
+    params = dict(parse_qsl(urlsplit(started["url"]).query))
+    assert params["code_challenge_method"] == "S256" and params["nonce"] == started["nonce"]
+    answer = await pages_authorize(system, tokens, params)
+    assert answer.status_code == 200 and answer.json()["action"] == "redirect", answer.text
+    back = answer.json()["redirectTo"]
+    query = {k: v[0] for k, v in parse_qs(urlsplit(back).query).items()}
+    assert back.startswith(REDIRECT + "?") and query["state"] == started["state"] and query["iss"] == base
+
+    token = await rp.fetch_access_token(redirect_uri=REDIRECT, code=query["code"],
+                                        code_verifier=started["code_verifier"])
+    assert token["token_type"] == "Bearer" and token["scope"] == "email openid" and token["refresh_token"]
+    # Authlib checks the signature against our JWKS, the issuer, the nonce, azp and the times
+    claims = await rp.parse_id_token(token, nonce=started["nonce"])
+    assert claims["aud"] == app["clientId"] and claims["sub"] == person.user_id
+    assert set(claims["amr"]) == {"pwd", "otp"} and claims["sid"] == tokens["sessionId"]
+    assert claims["email"] == person.email and claims["email_verified"] is False
+    signed_in_at = jwt.decode(tokens["accessToken"], options={"verify_signature": False})["iat"]
+    assert abs(claims["auth_time"] - signed_in_at) <= 1
+    assert jwt.get_unverified_header(token["id_token"])["alg"] == "RS256"
+
+    info = await rp.userinfo(token=token)
+    assert info == {"sub": person.user_id, "email": person.email, "email_verified": False}
+    # the app's access token is good at userinfo only: the API takes it for no sign-in of the person
+    assert (await system.http.get("/api/auth/sessions", headers=bearer(token["access_token"]))).status_code == 401
+
+    # refresh, with client_secret_post this time: a new ID token for the same sign-in, and rotation
+    async with token_client(system, app, token_endpoint_auth_method="client_secret_post") as client:
+        refreshed = await client.refresh_token(metadata["token_endpoint"], refresh_token=token["refresh_token"])
+        again = await rp.parse_id_token(refreshed, nonce=None)
+        assert (again["sub"], again["sid"], again["auth_time"], again["aud"]) == (
+            claims["sub"], claims["sid"], claims["auth_time"], claims["aud"])
+        assert "nonce" not in again and refreshed["refresh_token"] != token["refresh_token"]
+        assert (await rp.userinfo(token=refreshed))["sub"] == person.user_id
+    # a person's refresh token is not an app's, and the other way round
+    async with token_client(system, app) as client:
+        with pytest.raises(OAuthError) as refused:
+            await client.refresh_token(metadata["token_endpoint"], refresh_token=tokens["refreshToken"])
+        assert refused.value.error == "invalid_grant"
+    mixed = await system.http.post("/api/auth/token/refresh", json={"refreshToken": refreshed["refresh_token"]})
+    assert mixed.status_code == 401
+    # refused before being spent: both still refresh where they belong
+    own = await system.http.post("/api/auth/token/refresh", json={"refreshToken": tokens["refreshToken"]})
+    assert own.status_code == 200, own.text
+    async with token_client(system, app) as client:
+        assert "id_token" in await client.refresh_token(metadata["token_endpoint"],
+                                                        refresh_token=refreshed["refresh_token"])
+    # the person sees the app's session beside their own, and may end it there
+    listed = (await system.http.get("/api/auth/sessions", headers=bearer(own.json()["accessToken"]))).json()
+    app_session = jwt.decode(token["access_token"], options={"verify_signature": False})["sid"]
+    assert {(s["id"], s.get("clientId")) for s in listed["sessions"]} == {
+        (tokens["sessionId"], None), (app_session, app["clientId"])}
+
+
+async def test_an_unknown_client_or_an_unregistered_redirect_uri_is_shown_never_redirected(system) -> None:
+    app = register_app(system, "--first-party")
+    api_only = system.create_app("--callback-url", REDIRECT)  # an API client without the openid scope
+    _, tokens = await signed_in_person(system)
+    _, challenge = pkce()
+    for params, problem in [
+        (request_for(app, challenge, redirect_uri=REDIRECT + "/other"), "invalid-redirect-uri"),
+        (request_for(app, challenge, redirect_uri="https://evil.example/oidc/callback"), "invalid-redirect-uri"),
+        (request_for(app, challenge, redirect_uri=REDIRECT + "?next=/"), "invalid-redirect-uri"),
+        ({k: v for k, v in request_for(app, challenge).items() if k != "redirect_uri"}, "invalid-redirect-uri"),
+        (request_for(app, challenge, client_id="cl_0000000000000000"), "unknown-client"),
+        (request_for(api_only, challenge), "unknown-client"),
+    ]:
+        answer = await pages_authorize(system, tokens, params)
+        assert answer.status_code == 400, (params, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["type"].endswith("/" + problem) and "redirectTo" not in answer.text
+
+
+async def test_pkce_s256_openid_and_granted_scopes_are_required_and_errors_go_back_to_the_app(system) -> None:
+    app = register_app(system, "--first-party")
+    no_email = system.create_app("--scope", "openid", "--redirect-uri", REDIRECT, "--first-party")
+    _, tokens = await signed_in_person(system)
+    verifier, challenge = pkce()
+    without_pkce = {k: v for k, v in request_for(app, challenge).items() if not k.startswith("code_challenge")}
+    no_method = {k: v for k, v in request_for(app, challenge).items() if k != "code_challenge_method"}
+    for params, error in [
+        (without_pkce, "invalid_request"),
+        (request_for(app, verifier, code_challenge_method="plain"), "invalid_request"),
+        (no_method, "invalid_request"),  # RFC 7636 4.3: no method means plain
+        (request_for(app, challenge, response_type="token"), "unsupported_response_type"),
+        (request_for(app, challenge, response_type="code id_token"), "unsupported_response_type"),
+        (request_for(app, challenge, scope="email"), "invalid_scope"),
+        (request_for(no_email, challenge), "invalid_scope"),
+        (request_for(app, challenge, prompt="none login"), "invalid_request"),
+        (request_for(app, challenge, request="eyJhbGciOiJub25lIn0.e30."), "request_not_supported"),
+    ]:
+        assert redirected_error(await pages_authorize(system, tokens, params), params) == error, params
+    # a scope we do not know is ignored (Core 3.1.2.1), so an app asking for profile still signs in
+    await code_for(system, tokens, request_for(app, challenge, scope="openid profile offline_access"))
+
+
+async def test_a_wrong_code_verifier_gets_no_tokens(system) -> None:
+    app = register_app(system, "--first-party")
+    _, tokens = await signed_in_person(system)
+    verifier, challenge = pkce()
+    code = await code_for(system, tokens, request_for(app, challenge))
+    async with token_client(system, app) as client:
+        for wrong in (pkce()[0], challenge, verifier[:-1]):
+            with pytest.raises(OAuthError) as refused:
+                await client.fetch_token("/oauth2/token", code=code, code_verifier=wrong)
+            assert refused.value.error == "invalid_grant"
+        # a failed exchange spends nothing: with its verifier the app gets its tokens
+        assert "id_token" in await client.fetch_token("/oauth2/token", code=code, code_verifier=verifier)
+
+
+async def test_a_reused_code_is_refused_and_the_tokens_of_its_first_use_stop_working(system) -> None:
+    app = register_app(system, "--first-party")
+    person, tokens = await signed_in_person(system)
+    verifier, challenge = pkce()
+    code = await code_for(system, tokens, request_for(app, challenge))
+    async with token_client(system, app) as client:
+        first = await client.fetch_token("/oauth2/token", code=code, code_verifier=verifier)
+        app_session = jwt.decode(first["access_token"], options={"verify_signature": False})["sid"]
+        with pytest.raises(OAuthError) as refused:
+            await client.fetch_token("/oauth2/token", code=code, code_verifier=verifier)
+        assert refused.value.error == "invalid_grant"
+        with pytest.raises(OAuthError) as dead:
+            await client.refresh_token("/oauth2/token", refresh_token=first["refresh_token"])
+        assert dead.value.error == "invalid_grant"
+    userinfo = await system.http.get("/oauth2/userinfo", headers=bearer(first["access_token"]))
+    assert userinfo.status_code == 401 and 'error="invalid_token"' in userinfo.headers["www-authenticate"]
+    [session] = await system.sql("auth", "SELECT revoked_reason FROM sessions WHERE id = $1::uuid", app_session)
+    assert session["revoked_reason"] == "authorization-code-reuse"
+    events = await system.sql("auth", "SELECT payload FROM outbox_events WHERE event_type = 'session.revoked.v1' "
+                                      "AND position($1 in payload::text) > 0", app_session)
+    assert len(events) == 1
+    # the person's own session is theirs: the app's reuse does not sign them out
+    assert (await system.http.get("/api/auth/sessions", headers=bearer(tokens["accessToken"]))).status_code == 200
+
+
+async def test_a_code_is_refused_to_another_client(system) -> None:
+    app, other = register_app(system, "--first-party"), register_app(system, "--first-party")
+    _, tokens = await signed_in_person(system)
+    verifier, challenge = pkce()
+    code = await code_for(system, tokens, request_for(app, challenge))
+    async with token_client(system, other) as thief:
+        with pytest.raises(OAuthError) as refused:
+            await thief.fetch_token("/oauth2/token", code=code, code_verifier=verifier)
+        assert refused.value.error == "invalid_grant"
+    async with token_client(system, app) as client:  # the app it was issued to still gets its tokens
+        assert "id_token" in await client.fetch_token("/oauth2/token", code=code, code_verifier=verifier)
+
+
+@pytest.mark.system_env(AUTH_OIDC_CODE_SECONDS="1")
+async def test_an_expired_code_is_refused(system) -> None:
+    app = register_app(system, "--first-party")
+    _, tokens = await signed_in_person(system)
+    verifier, challenge = pkce()
+    code = await code_for(system, tokens, request_for(app, challenge))
+    await asyncio.sleep(1.2)  # the code's lifetime, set to a second here
+    async with token_client(system, app) as client:
+        with pytest.raises(OAuthError) as refused:
+            await client.fetch_token("/oauth2/token", code=code, code_verifier=verifier)
+    assert refused.value.error == "invalid_grant" and "expired" in refused.value.description
+
+
+async def test_prompt_login_and_max_age_ask_for_both_factors_again_and_third_parties_for_consent(system) -> None:
+    app = register_app(system, "--first-party")
+    third_party = register_app(system)
+    person, tokens = await signed_in_person(system)
+    _, challenge = pkce()
+    login = await pages_authorize(system, tokens, request_for(app, challenge, prompt="login"))
+    assert login.json() == {"action": "login", "reason": "prompt-login"}
+    await asyncio.sleep(1.1)  # the sign-in is now more than a second old
+    stale = await pages_authorize(system, tokens, request_for(app, challenge, max_age="1"))
+    assert stale.json() == {"action": "login", "reason": "max-age"}
+    params = request_for(app, challenge, max_age="1", prompt="none")
+    assert redirected_error(await pages_authorize(system, tokens, params), params) == "login_required"
+    await code_for(system, tokens, request_for(app, challenge, max_age="3600"))
+    # the pages sign the person in anew and ask again, without prompt=login: a code for the new sign-in
+    fresh = await system.sign_in(person)
+    await code_for(system, fresh, request_for(app, challenge, max_age="5"))
+
+    consent = await pages_authorize(system, tokens, request_for(third_party, challenge))
+    assert consent.json() == {"action": "consent", "clientName": "e2e app", "scopes": ["email", "openid"]}
+    params = request_for(third_party, challenge, prompt="none")
+    assert redirected_error(await pages_authorize(system, tokens, params), params) == "consent_required"
+
+
+async def test_the_token_endpoint_answers_oauth_errors_in_oauths_json(system) -> None:
+    app = register_app(system, "--first-party")
+    form = {"grant_type": "authorization_code", "code": "ac_x", "redirect_uri": REDIRECT, "code_verifier": "v" * 43}
+    cases = [
+        (dict(data=form, auth=(app["clientId"], "sk_wrong")), 401, "invalid_client"),
+        (dict(data=form), 401, "invalid_client"),
+        (dict(data={**form, "client_id": app["clientId"], "client_secret": app["clientSecret"]},
+              auth=(app["clientId"], app["clientSecret"])), 400, "invalid_request"),
+        (dict(content=b"grant_type=refresh_token&grant_type=authorization_code",
+              headers={"content-type": "application/x-www-form-urlencoded"},
+              auth=(app["clientId"], app["clientSecret"])), 400, "invalid_request"),
+        (dict(json=form, auth=(app["clientId"], app["clientSecret"])), 400, "invalid_request"),
+        (dict(data={"grant_type": "password"}, auth=(app["clientId"], app["clientSecret"])), 400,
+         "unsupported_grant_type"),
+        (dict(data=form, auth=(app["clientId"], app["clientSecret"])), 400, "invalid_grant"),
+    ]
+    for request, status, error in cases:
+        answer = await system.http.post("/oauth2/token", **request)
+        assert (answer.status_code, answer.json()["error"]) == (status, error), (request, answer.text)
+        assert answer.headers["content-type"] == "application/json"
+        assert answer.headers["cache-control"] == "no-store" and answer.headers["pragma"] == "no-cache"
+    challenged = await system.http.post("/oauth2/token", data=form, auth=(app["clientId"], "sk_wrong"))
+    assert challenged.headers["www-authenticate"].startswith("Basic")
