@@ -23,8 +23,9 @@ async def schema_differences(url: str, migrations: Path, metadata: sa.MetaData) 
     engine = create_async_engine(to_asyncpg_url(url), poolclass=sa.NullPool)
     try:
         async with engine.connect() as conn:
+            # alembic compares a sequence of MetaData too; its type hint names one
             return await conn.run_sync(
                 lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True}),
-                                              [metadata, event_metadata]))
+                                              [metadata, event_metadata]))  # type: ignore[arg-type]
     finally:
         await engine.dispose()
