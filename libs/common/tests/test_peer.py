@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import pytest
 
-from twofold_common.peer import PeerClient, PeerUnreachable
+from twofold_common.peer import PeerClient, PeerUnreachable, may_go_again
 
 
 class DropsFirstRequests:
@@ -60,3 +61,13 @@ async def test_a_post_is_not_sent_twice_the_peer_may_have_acted_on_it(peer) -> N
     with pytest.raises(PeerUnreachable):
         await client.post("/internal/verify", json={"subject": "x", "code": "123456"})
     assert behaviour.requests == 1
+
+
+@pytest.mark.parametrize("error", [
+    aiohttp.ServerDisconnectedError(),
+    # the peer closed the connection while the request was being written (not an OSError in aiohttp)
+    aiohttp.ClientConnectionResetError("Cannot write to closing transport"),
+], ids=["closed before the answer", "closed while writing"])
+def test_a_broken_connection_is_tried_again_for_an_idempotent_request_only(error: Exception) -> None:
+    assert may_go_again("GET", error)
+    assert not may_go_again("POST", error)

@@ -37,11 +37,13 @@ def may_go_again(method: str, error: BaseException) -> bool:
     """Whether a request that failed with ``error`` may be sent once more: the connect failed (nothing reached
     the peer; another replica may take it), or an idempotent request's connection closed without an answer
     (a replica that stops closes the connections whose request it has not read, and a new connection may
-    still reach it just before, so aiohttp's own one retry can meet it too). A POST never: the peer may
-    have acted on it."""
+    still reach it just before, so aiohttp's own one retry can meet it too). The connection may break while
+    the request is being written (``ClientConnectionResetError``, which is no ``ClientOSError``) as well as
+    while its answer is awaited. A POST never: the peer may have acted on it."""
     if isinstance(error, aiohttp.ClientConnectorError):
         return True
-    return isinstance(error, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)) and method in IDEMPOTENT
+    broken = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientConnectionResetError)
+    return isinstance(error, broken) and method in IDEMPOTENT
 
 
 class PeerUnreachable(Exception):
