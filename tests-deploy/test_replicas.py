@@ -27,7 +27,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
@@ -51,6 +50,8 @@ PEOPLE = int(os.environ.get("TWOFOLD_REPLICA_PEOPLE", "200"))
 PASSWORD = "correct horse battery staple"
 # (fraction of people completed, service whose first replica gets SIGTERM then)
 SIGTERMS = [(0.20, "registration"), (0.35, "auth"), (0.50, "vault"), (0.65, "gateway")]
+# how long after the SIGTERM a stopping replica's endpoint leaves its Service: within the drain (draining.py)
+ENDPOINT_REMOVAL_SECONDS = 1.0
 # name -> (module, env prefix, has a database); started in this order
 SERVICES = {
     "vault": ("twofold_vault", "VAULT", True),
@@ -61,66 +62,40 @@ SERVICES = {
 
 
 class Balancer:
-    """Round-robin TCP balancer on its own thread: a new connection goes to the next replica that accepts.
+    """A Service in front of a service's replicas: balancer.py in a process of its own.
 
-    Like kube-proxy it knows nothing of HTTP: a replica that stopped listening
-    (SIGTERM) refuses the connection and the next one is tried.
+    Like a Service's endpoints, a replica that is being stopped is taken out (``remove``), but only after its
+    SIGTERM, as the removal reaches kube-proxy after the kubelet signalled the pod: until then new
+    connections still reach the draining replica.
     """
 
     def __init__(self, ports: list[int]) -> None:
         self.ports = ports
         self.port = free_port()
-        self._next = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._process: subprocess.Popen[str] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Balancer:
-        self._thread.start()
-        assert self._ready.wait(10), "balancer did not start"
+        self._process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("balancer.py")), str(self.port), *map(str, self.ports)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self._process.stdout is not None and self._process.stdout.readline().strip() == "ready", \
+            "balancer did not start"
         return self
 
+    def remove(self, port: int) -> None:
+        """No new connection goes to ``port`` (those open stay open)."""
+        assert self._process is not None and self._process.stdin is not None
+        self._process.stdin.write(f"remove {port}\n")
+        self._process.stdin.flush()
+
     def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._accept, "127.0.0.1", self.port))
-        self._ready.set()
-        try:
-            self._loop.run_forever()
-        finally:
-            server.close()
-
-    async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        for _ in self.ports:
-            port = self.ports[self._next % len(self.ports)]
-            self._next += 1
-            try:
-                upstream_r, upstream_w = await asyncio.open_connection("127.0.0.1", port)
-                break
-            except OSError:
-                continue
-        else:
-            client_w.close()
-            return
-        await asyncio.gather(_pipe(client_r, upstream_w), _pipe(upstream_r, client_w))
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except OSError:
-        pass
-    finally:
-        writer.close()
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(10)
 
 
 @dataclass
@@ -272,7 +247,10 @@ async def test_two_replicas_of_each_service_apply_200_concurrent_registrations_o
             await load.reached(int(PEOPLE * fraction))
             victim = replicas.processes[name][0]
             begun = time.monotonic()
-            code = await asyncio.to_thread(victim.stop, signal.SIGTERM, 60)
+            stopping = asyncio.create_task(asyncio.to_thread(victim.stop, signal.SIGTERM, 60))
+            await asyncio.sleep(ENDPOINT_REMOVAL_SECONDS)
+            replicas.balancers[name].remove(victim.port)
+            code = await stopping
             return victim.name, code, time.monotonic() - begun
 
         killer = asyncio.gather(*(terminate(fraction, name) for fraction, name in SIGTERMS))
