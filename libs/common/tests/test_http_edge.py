@@ -215,7 +215,22 @@ async def test_a_stopping_server_drains_closing_each_connection_after_its_answer
         new = await asyncio.open_connection("127.0.0.1", server.config.port)
         assert (await asyncio.wait_for(_exchange_head(*new, "/missing"), 5))[1][b"connection"] == b"close"
         new[1].close()
-        await asyncio.wait_for(asyncio.shield(serving), 10)  # stops once the drain is over
+        late = await asyncio.open_connection("127.0.0.1", server.config.port)
+        # the drain over, the server stops listening ...
+        await eventually(lambda: _refused(server.config.port), timeout=5)
+        # ... but a request on a connection taken before is still read and answered
+        assert (await asyncio.wait_for(_exchange_head(*late, "/missing"), 5))[0] == 404
+        late[1].close()
+        await asyncio.wait_for(asyncio.shield(serving), 10)  # then it stops
     finally:
         server.should_exit = True
         await serving
+
+
+async def _refused(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except ConnectionRefusedError:
+        return True
+    writer.close()
+    return False
