@@ -41,6 +41,10 @@ def make_app(draining: Draining | None = None) -> FastAPI:
     async def limited() -> None:
         raise TooManyRequests("Slow down.", retry_after=30)
 
+    @router.get("/slow")
+    async def slow() -> None:
+        await asyncio.sleep(60)
+
     @router.get("/boom")
     async def boom() -> None:
         raise RuntimeError("secret internals")
@@ -234,3 +238,27 @@ async def _refused(port: int) -> bool:
         return True
     writer.close()
     return False
+
+
+async def test_a_request_the_stop_cancels_is_answered_503_stopping_not_500() -> None:
+    """A request still running when the stop's grace is over (uvicorn cancels it) gets a problem the caller
+    may retry elsewhere."""
+    draining = Draining()
+    server = DrainingServer(uvicorn.Config(make_app(draining), host="127.0.0.1", port=free_port(), lifespan="off",
+                                           log_level="critical", timeout_graceful_shutdown=1),
+                            drain_seconds=0.1, draining=draining)
+    serving = asyncio.create_task(server.serve())
+    try:
+        await eventually(lambda: asyncio.sleep(0, server.started))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.config.port}", timeout=30) as http:
+            answering = asyncio.create_task(http.get("/slow"))
+            await eventually(lambda: asyncio.sleep(0, bool(server.server_state.tasks)))
+            server.handle_exit(signal.SIGTERM, None)
+            answer = await answering
+        assert answer.status_code == 503
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["type"].endswith("/stopping") and answer.headers["retry-after"] == "1"
+        await asyncio.wait_for(asyncio.shield(serving), 10)
+    finally:
+        server.should_exit = True
+        await serving

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -62,7 +63,8 @@ class RequestContextMiddleware:
     - writes one access-log line per request with the path but never the query
       string (the provider callback carries a seed and a code in it);
     - counts the request and its time by route template and status class (``metrics``);
-    - while the process drains, closes each connection after its answer.
+    - while the process drains, closes each connection after its answer, and answers a request its stop
+      cancels with 503 ``stopping``.
     """
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, draining: Draining | None = None,
@@ -115,6 +117,13 @@ class RequestContextMiddleware:
                 response = problem_response(413, "body-too-large", "Request body too large",
                                             f"The body exceeds {self.max_body_bytes} bytes.")
                 await response(scope, receive, send_with_headers)
+        except asyncio.CancelledError:
+            if response_started or not self.draining.started:
+                raise
+            # The stop's grace ran out and uvicorn cancels what still runs; its own answer would be a 500.
+            # The unit of work rolled back; the caller may try again, on another replica.
+            await problem_response(503, "stopping", "Service stopping", "The service stopped before it answered.",
+                                   headers={"Retry-After": "1"})(scope, receive, send_with_headers)
         except Exception:
             if response_started:
                 raise
