@@ -4,7 +4,7 @@ alone: sign up, enrollment that cannot be skipped, recovery codes, sign in with 
 from __future__ import annotations
 
 import contextlib
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pyotp
 import pytest
@@ -313,4 +313,15 @@ async def test_every_page_passes_axe_core_accessibility_rules(new_visitor, syste
     await check("account")
     await visitor.open("/ui/account/confirm/delete")
     await check("a change that asks a code")
+    # an app's authorization: the consent page of a third-party app, and a request that cannot go back to it
+    app = system.create_app("--scope", "openid", "--redirect-uri", APP_CALLBACK)
+    request = {"client_id": app["clientId"], "redirect_uri": APP_CALLBACK, "response_type": "code",
+               "scope": "openid", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+               "code_challenge_method": "S256"}
+    await visitor.open("/oauth2/authorize?" + urlencode(request))
+    assert await visitor.page.text_content("h1") == WORDS.consent_title
+    await check("consent")
+    await visitor.open("/oauth2/authorize?" + urlencode({**request, "redirect_uri": APP_CALLBACK + "/other"}))
+    assert await visitor.page.text_content("h1") == WORDS.authorize_invalid_title
+    await check("an authorization that cannot go back to the app")
     assert not found, found
