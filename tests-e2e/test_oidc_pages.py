@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -44,8 +45,8 @@ async def example_app(tmp_path: Path) -> AsyncIterator[Callable[[str, dict, str]
     started: list[subprocess.Popen[bytes]] = []
 
     async def start(language: str, client: dict, app_url: str, *, issuer: str) -> None:
-        if language == "node" and not (EXAMPLES / "oidc-node" / "node_modules").is_dir():
-            pytest.fail("the Node example's packages are missing: run `bash deploy/native/node-example.sh` "
+        if language == "node" and not (shutil.which("node") and (EXAMPLES / "oidc-node" / "node_modules").is_dir()):
+            pytest.fail("node, or the Node example's packages, are missing: run `bash deploy/native/node-example.sh` "
                         "(./stack test does), which needs Node.js 20 or later")
         log = tmp_path / f"{language}-app.log"
         with log.open("wb") as out:
@@ -174,13 +175,31 @@ async def id_token(system, client: dict, code: str, redirect_uri: str, verifier:
     return jwt.decode(answer.json()["id_token"], options={"verify_signature": False})
 
 
-async def test_a_third_party_app_gets_consent_once_and_prompt_login_asks_both_factors_again(system, visitor,
-                                                                                            app_callback) -> None:
+async def test_signed_out_then_a_third_party_app_asks_consent_once_and_prompt_login_both_factors(system, visitor,
+                                                                                         app_callback) -> None:
+    """Also what the pages do before anyone signed in: ``prompt=none`` goes back with login_required, and a
+    request that cannot go back to the app stays here; then ``login_hint`` fills the sign-in."""
     redirect_uri, heard = app_callback
     client, person = await asyncio.gather(register(system, redirect_uri), enrolled_person(system))
     page = visitor.page
 
+    path, _ = authorization(client, redirect_uri, prompt="none")
+    await visitor.open(path)
+    assert heard[-1]["error"] == "login_required" and heard[-1]["iss"] == system.gateway.url
+    assert heard[-1]["state"] == parse_qs(urlsplit(path).query)["state"][0]
+    for params, alert in [({"redirect_uri": "https://evil.example/oidc/callback"}, WORDS.authorize_bad_redirect),
+                          ({"client_id": "cl_0000000000000000"}, WORDS.authorize_unknown_client),
+                          ({"scope": "openid", "a": "x" * 2000}, WORDS.authorize_bad_request)]:
+        path, _ = authorization(client, redirect_uri, **params)
+        answer = await page.goto(visitor.base_url + path)
+        assert answer is not None and answer.status == 400
+        assert visitor.at("/oauth2/authorize"), page.url  # the browser stays here
+        assert await page.text_content("h1") == WORDS.authorize_invalid_title
+        assert await page.text_content("[role=alert]") == alert
+    assert len(heard) == 1
+
     path, _ = authorization(client, redirect_uri, login_hint=person.email)
+    state = parse_qs(urlsplit(path).query)["state"][0]
     await visitor.open(path)
     assert visitor.at("/ui/signin") and await page.input_value("#email") == person.email  # login_hint
     await page.fill("#password", person.password)
@@ -191,7 +210,7 @@ async def test_a_third_party_app_gets_consent_once_and_prompt_login_asks_both_fa
     assert WORDS.consent_lead.format(app="e2e app") in (await page.text_content("main") or "")
     await visitor.follow('button[value="deny"]')
     assert heard[-1]["error"] == "access_denied" and heard[-1]["iss"] == system.gateway.url
-    assert "code" not in heard[-1]
+    assert heard[-1]["state"] == state and "code" not in heard[-1] and len(heard) == 2
 
     path, verifier = authorization(client, redirect_uri)
     state = parse_qs(urlsplit(path).query)["state"][0]
@@ -204,7 +223,7 @@ async def test_a_third_party_app_gets_consent_once_and_prompt_login_asks_both_fa
 
     path, _ = authorization(client, redirect_uri)
     await visitor.open(path)  # allowed once: straight back with a code
-    assert page.url.startswith(redirect_uri + "?") and "code" in heard[-1] and len(heard) == 3
+    assert page.url.startswith(redirect_uri + "?") and "code" in heard[-1] and len(heard) == 4
 
     # prompt=login: both factors again, although signed in, then a code for the new sign-in
     path, verifier = authorization(client, redirect_uri, prompt="login")
@@ -214,28 +233,6 @@ async def test_a_third_party_app_gets_consent_once_and_prompt_login_asks_both_fa
     await visitor.follow('form[action="/ui/signin"] button')
     assert visitor.at("/ui/signin/code")
     await visitor.enter_code(await person.code())
-    assert page.url.startswith(redirect_uri + "?") and len(heard) == 4
+    assert page.url.startswith(redirect_uri + "?") and len(heard) == 5
     fresh = await id_token(system, client, heard[-1]["code"], redirect_uri, verifier)
     assert fresh["sid"] != first["sid"] and fresh["auth_time"] >= first["auth_time"]
-
-
-async def test_signed_out_prompt_none_goes_back_and_a_request_the_app_cannot_get_back_stays_here(
-        system, visitor, app_callback) -> None:
-    redirect_uri, heard = app_callback
-    client = await register(system, redirect_uri, "--first-party")
-    page = visitor.page
-    path, _ = authorization(client, redirect_uri, prompt="none")
-    await visitor.open(path)
-    assert heard[-1]["error"] == "login_required" and heard[-1]["iss"] == system.gateway.url
-    assert heard[-1]["state"] == parse_qs(urlsplit(path).query)["state"][0]
-
-    for params, alert in [({"redirect_uri": "https://evil.example/oidc/callback"}, WORDS.authorize_bad_redirect),
-                          ({"client_id": "cl_0000000000000000"}, WORDS.authorize_unknown_client),
-                          ({"scope": "openid", "a": "x" * 2000}, WORDS.authorize_bad_request)]:
-        path, _ = authorization(client, redirect_uri, **params)
-        answer = await page.goto(visitor.base_url + path)
-        assert answer is not None and answer.status == 400
-        assert visitor.at("/oauth2/authorize"), page.url  # the browser stays here
-        assert await page.text_content("h1") == WORDS.authorize_invalid_title
-        assert await page.text_content("[role=alert]") == alert
-    assert len(heard) == 1
