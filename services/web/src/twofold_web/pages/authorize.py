@@ -11,9 +11,14 @@ signed-in person, ``/api/auth/oidc/check`` before anyone signed in), and the pag
 
 A request auth will not answer through the app (an unknown client, a redirect URI it did not register, a
 malformed one) is a page in words, and the browser stays here. The request waits in the visit while the
-person signs in, up, and consents; meanwhile the pages' forms may lead to its redirect URI's origin, which
-is how a form's answer reaches the app: ``page.policy`` says why Chromium needs that, and why a GET of ours
-in between would not do.
+person signs in, up, and consents.
+
+The pages' policy says ``form-action 'self'``, and Chromium applies it to the redirects that follow a form's
+POST as well: the code form's 303 to this page and this page's 303 to the app are one navigation, checked
+against the code page's policy, so passing through a GET of ours does not get the person to the app (tried:
+Chromium blocks it). Of the two ways out, the pages take the other one: while a request waits in the visit,
+its pages also allow its redirect URI's origin in ``form-action`` (``page.policy``), an origin auth has
+checked the app registered. The code form then posts, and its redirects lead, to our page and on to the app.
 """
 
 from __future__ import annotations
