@@ -321,7 +321,8 @@ async def test_before_anyone_signed_in_the_check_refuses_what_the_authorization_
     app = register_app(system, "--first-party")
     _, challenge = pkce()
     for params, problem in [(request_for(app, challenge, redirect_uri=REDIRECT + "/other"), "invalid-redirect-uri"),
-                            (request_for(app, challenge, client_id="cl_0000000000000000"), "unknown-client")]:
+                            (request_for(app, challenge, client_id="cl_0000000000000000"), "unknown-client"),
+                            (request_for(app, challenge, client_id="cl_\x00"), "unknown-client")]:
         answer = await system.http.post(CHECK, json=params)
         assert answer.status_code == 400 and answer.json()["type"].endswith("/" + problem), answer.text
     without_pkce = {k: v for k, v in request_for(app, challenge).items() if k != "code_challenge"}

@@ -190,7 +190,9 @@ class OpenIdProvider:
             redirect_uri = single("redirect_uri", request.redirect_uri)
         except AuthorizationError as exc:
             raise Problem(exc.description, code="invalid-authorization-request") from None
-        client = await clients.find_openid_client(session, client_id) if client_id else None
+        # no id has a NUL, and PostgreSQL refuses one in a query
+        client = await clients.find_openid_client(session, client_id) if client_id and "\x00" not in client_id \
+            else None
         if client is None:
             raise Problem("No app that signs in with this service has this client_id.", code="unknown-client")
         if redirect_uri not in client.redirect_uris:  # exact match (RFC 6749 3.1.2.3, Core 3.1.2.1)
