@@ -15,14 +15,18 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import httpx
+import pytest
 
-from twofold_common.testing.browser import chromium, open_page  # noqa: F401 (fixtures: the page tests' browser)
+from twofold_common.events import REGISTRATION_TOPIC
+from twofold_common.testing.browser import DESKTOP, Viewport, chromium, open_page  # noqa: F401 (fixtures)
 from twofold_common.testing.inprocess import InProcessStack
 from twofold_common.testing.metrics import scrape
-from twofold_common.testing.people import PublicApi
+from twofold_common.testing.pages import Visitor
+from twofold_common.testing.people import Person, PublicApi
 from twofold_common.testing.plugin import stack_fixtures
 from twofold_common.testing.provider import SimpleTotp
 from twofold_common.testing.stack import ServiceStack, metrics_url, service_sql
+from twofold_common.testing.waiting import consumer_caught_up
 
 PERIOD = 10  # the vault's shortest time step: less waiting for a fresh code
 WINDOW = 3  # the vault here accepts codes up to 3 steps away (a setting it allows; 1 by default): less waiting
@@ -46,6 +50,13 @@ class System(PublicApi):
         """An observer's look into one service's own database."""
         return await service_sql(self.stack, service, query, *args)
 
+    async def heard_enrollment(self, person: Person) -> None:
+        """Auth learns of a completed enrollment by its event: a person takes longer than that to sign in, a test
+        may not (and a new system's consumer first reads the topic's history)."""
+        await consumer_caught_up(self.stack.infra.kafka_bootstrap, self.stack["auth"].env["AUTH_CONSUMER_GROUP"],
+                                 REGISTRATION_TOPIC, timeout=180)
+        assert await self.login_is(person, "2fa_required")
+
     async def metrics(self, service: str) -> dict[str, float]:
         """What Prometheus would read from one service's metrics port (never the gateway's)."""
         return await scrape(metrics_url(self.stack, service))
@@ -64,6 +75,20 @@ async def running_system(stack: InProcessStack | ServiceStack, settings: dict[st
     await stack.start("vault", "auth", "registration", "web", "gateway", env=env)
     async with httpx.AsyncClient(base_url=stack["gateway"].url, timeout=30) as http:
         yield System(http, SimpleTotp(period=PERIOD), WINDOW, stack=stack)
+
+
+@pytest.fixture
+async def visitor(new_visitor) -> Visitor:
+    return await new_visitor()
+
+
+@pytest.fixture
+def new_visitor(open_page, system):  # noqa: F811 (the fixture imported above)
+    """Someone in a browser of their own (a new profile: no cookie of another)."""
+    async def new(viewport: Viewport = DESKTOP) -> Visitor:
+        return Visitor(await open_page(viewport), system.gateway.url, system.provider, system.window)
+
+    return new
 
 
 # A test module shares one system (services in the test's process); a test marked ``own_stack`` gets its own,

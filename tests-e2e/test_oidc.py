@@ -1,9 +1,11 @@
 """OpenID Connect through the gateway: a real client library (Authlib) against auth as the provider.
 
 The app is Authlib: its OpenID client does the discovery, builds the authorization request (PKCE S256, a
-nonce, a state), exchanges the code and validates the ID token against our JWKS. The pages' part (they
-will serve ``/oauth2/authorize``) is played as the pages will play it: the person signs in through the
-public API, then the authorize API is called with the request's parameters and the person's access token.
+nonce, a state), exchanges the code and validates the ID token against our JWKS. The pages' part (they serve
+``/oauth2/authorize``: test_oidc_pages.py drives them in a browser) is played here as they play it: the
+person signs in through the public API, then the authorize API is called with the request's parameters and
+the person's access token (or the check API, before anyone signed in). The rules live in auth, so they are
+tested here, the cheaper way.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import secrets
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
@@ -25,6 +28,7 @@ from twofold_common.testing.http import bearer
 
 REDIRECT = "https://rp.example.com/oidc/callback"
 AUTHORIZE = "/api/auth/oidc/authorize"
+CHECK = "/api/auth/oidc/check"
 
 
 def register_app(system, *options: str) -> dict:
@@ -270,10 +274,10 @@ async def test_prompt_login_and_max_age_ask_for_both_factors_again_and_third_par
     person, tokens = await signed_in_person(system)
     _, challenge = pkce()
     login = await pages_authorize(system, tokens, request_for(app, challenge, prompt="login"))
-    assert login.json() == {"action": "login", "reason": "prompt-login"}
+    assert login.json() == {"action": "login", "reason": "prompt-login", "clientName": "e2e app"}
     await asyncio.sleep(1.1)  # the sign-in is now more than a second old
     stale = await pages_authorize(system, tokens, request_for(app, challenge, max_age="1"))
-    assert stale.json() == {"action": "login", "reason": "max-age"}
+    assert stale.json() == {"action": "login", "reason": "max-age", "clientName": "e2e app"}
     params = request_for(app, challenge, max_age="1", prompt="none")
     assert redirected_error(await pages_authorize(system, tokens, params), params) == "login_required"
     await code_for(system, tokens, request_for(app, challenge, max_age="3600"))
@@ -310,3 +314,65 @@ async def test_the_token_endpoint_answers_oauth_errors_in_oauths_json(system) ->
         assert answer.headers["cache-control"] == "no-store" and answer.headers["pragma"] == "no-cache"
     challenged = await system.http.post("/oauth2/token", data=form, auth=(app["clientId"], "sk_wrong"))
     assert challenged.headers["www-authenticate"].startswith("Basic")
+
+
+async def test_before_anyone_signed_in_the_check_refuses_what_the_authorization_would(system) -> None:
+    """The pages ask it before the person signs in: a request that cannot succeed is not worth a sign-in."""
+    app = register_app(system, "--first-party")
+    _, challenge = pkce()
+    for params, problem in [(request_for(app, challenge, redirect_uri=REDIRECT + "/other"), "invalid-redirect-uri"),
+                            (request_for(app, challenge, client_id="cl_0000000000000000"), "unknown-client"),
+                            (request_for(app, challenge, client_id="cl_\x00"), "unknown-client")]:
+        answer = await system.http.post(CHECK, json=params)
+        assert answer.status_code == 400 and answer.json()["type"].endswith("/" + problem), answer.text
+    without_pkce = {k: v for k, v in request_for(app, challenge).items() if k != "code_challenge"}
+    assert redirected_error(await system.http.post(CHECK, json=without_pkce), without_pkce) == "invalid_request"
+    params = request_for(app, challenge, prompt="none")
+    assert redirected_error(await system.http.post(CHECK, json=params), params) == "login_required"
+    answer = await system.http.post(CHECK, json=request_for(app, challenge, prompt="login", login_hint="a@b.example"))
+    assert answer.json() == {"action": "login", "reason": "signed-out", "clientName": "e2e app"}
+    # no one's access token goes with it, and none is taken for a sign-in: still login, never a code
+    _, tokens = await signed_in_person(system)
+    again = await system.http.post(CHECK, json=request_for(app, challenge), headers=bearer(tokens["accessToken"]))
+    assert again.json()["action"] == "login"
+
+
+async def test_a_third_party_app_is_allowed_once_per_scope_by_the_person_and_the_grant_goes_with_the_account(
+        system) -> None:
+    app, other_app = register_app(system), register_app(system)
+    person, tokens = await signed_in_person(system)
+    _, challenge = pkce()
+
+    async def answer(client: dict, **params: str) -> dict:
+        sent = request_for(client, challenge, scope=params.pop("scope", "openid"), **params)
+        got = await pages_authorize(system, tokens, sent)
+        assert got.status_code == 200, got.text
+        return got.json()
+
+    async def allowed() -> list:
+        return [row["scopes"] for row in await system.sql(
+            "auth", "SELECT scopes FROM consents WHERE user_id = $1::uuid", person.user_id)]
+
+    assert (await answer(app))["action"] == "consent"
+    params = request_for(app, challenge, scope="openid", consent="denied")
+    assert redirected_error(await pages_authorize(system, tokens, params), params) == "access_denied"
+    assert await allowed() == []
+    assert (await answer(app, consent="granted"))["action"] == "redirect"
+    assert await allowed() == [["openid"]]
+    assert (await answer(app))["action"] == "redirect"  # asked once: the same scopes go through
+    assert (await answer(app, prompt="none"))["action"] == "redirect"
+    assert (await answer(app, prompt="consent"))["action"] == "consent"  # asks again, whatever was allowed
+    assert (await answer(app, scope="openid email"))["action"] == "consent"  # more than was allowed
+    assert (await answer(app, scope="openid email", consent="granted"))["action"] == "redirect"
+    assert await allowed() == [["email", "openid"]]
+    assert (await answer(app))["action"] == "redirect"  # fewer than was allowed
+    assert (await answer(other_app))["action"] == "consent"  # a grant is for one app
+    audited = await system.sql("auth", "SELECT outcome, details FROM audit_log WHERE user_id = $1::uuid AND "
+                                       "action = 'oidc.consent' ORDER BY id", person.user_id)
+    assert [(row["outcome"], json.loads(row["details"])["scopes"]) for row in audited] == [
+        ("denied", ["openid"]), ("success", ["openid"]), ("success", ["email", "openid"])]
+
+    deleted = await system.http.post("/api/auth/account/delete", json={"code": await person.code()},
+                                     headers=bearer(tokens["accessToken"]))
+    assert deleted.status_code == 204, deleted.text
+    assert await allowed() == []

@@ -4,7 +4,7 @@ alone: sign up, enrollment that cannot be skipped, recovery codes, sign in with 
 from __future__ import annotations
 
 import contextlib
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pyotp
 import pytest
@@ -12,31 +12,15 @@ from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Error as PlaywrightError
 
 from twofold_common import redirect_signature
-from twofold_common.events import REGISTRATION_TOPIC
-from twofold_common.testing.browser import DESKTOP, PHONE, Viewport
+from twofold_common.testing.browser import DESKTOP, PHONE
 from twofold_common.testing.pages import Visitor
 from twofold_common.testing.people import Person
-from twofold_common.testing.waiting import consumer_caught_up
 from twofold_web.words import WORDS
 
 
 def exact(text: str) -> str:
     """A selector of the element whose whole text is ``text``."""
     return f'text="{text}"'
-
-
-@pytest.fixture
-async def visitor(new_visitor) -> Visitor:
-    return await new_visitor()
-
-
-@pytest.fixture
-def new_visitor(open_page, system):
-    """Someone in a browser of their own (a new profile: no cookie of another)."""
-    async def new(viewport: Viewport = DESKTOP) -> Visitor:
-        return Visitor(await open_page(viewport), system.gateway.url, system.provider, system.window)
-
-    return new
 
 
 async def test_sign_up_to_a_signed_in_account_with_only_the_pages_at_phone_width(new_visitor, system) -> None:
@@ -64,7 +48,7 @@ async def test_sign_up_to_a_signed_in_account_with_only_the_pages_at_phone_width
     await visitor.save_recovery_codes()
     assert visitor.at("/ui/signin")
     assert await page.input_value("#email") == person.email
-    await _heard_by_auth(system, person)
+    await system.heard_enrollment(person)
     await visitor.sign_in(person)
     assert visitor.at("/ui/account")
     assert person.email in (await page.text_content("main") or "")
@@ -118,7 +102,7 @@ async def test_the_provider_way_and_the_code_page_button_that_opens_the_authenti
     await page.check("#saved")
     await visitor.follow("text=Continue")  # to the pages, which notice the completed enrollment
     assert visitor.at("/ui/signin")
-    await _heard_by_auth(system, person)
+    await system.heard_enrollment(person)
     await visitor.enter_password(person)
     assert visitor.at("/ui/signin/code")
     assert person.enrollment is not None
@@ -225,16 +209,8 @@ async def _enrolled(visitor: Visitor, system) -> Person:
     person = await visitor.sign_up()
     await visitor.enroll_with_an_app(person)
     assert visitor.at("/ui/signin")
-    await _heard_by_auth(system, person)
+    await system.heard_enrollment(person)
     return person
-
-
-async def _heard_by_auth(system, person: Person) -> None:
-    """Auth learns of a completed enrollment by its event: a person takes longer than that to sign in, a test
-    may not (and a new system's consumer first reads the topic's history)."""
-    await consumer_caught_up(system.stack.infra.kafka_bootstrap, system.stack["auth"].env["AUTH_CONSUMER_GROUP"],
-                             REGISTRATION_TOPIC, timeout=180)
-    assert await system.login_is(person, "2fa_required")
 
 
 APP_CALLBACK = "https://app.example.com/2fa/done"
@@ -325,7 +301,7 @@ async def test_every_page_passes_axe_core_accessibility_rules(new_visitor, syste
     await check("recovery codes")
     await visitor.save_recovery_codes()
     await check("sign in")
-    await _heard_by_auth(system, person)
+    await system.heard_enrollment(person)
     await visitor.enter_password(person)
     await check("code")
     await visitor.enter_code(person.wrong_code())
@@ -337,4 +313,15 @@ async def test_every_page_passes_axe_core_accessibility_rules(new_visitor, syste
     await check("account")
     await visitor.open("/ui/account/confirm/delete")
     await check("a change that asks a code")
+    # an app's authorization: the consent page of a third-party app, and a request that cannot go back to it
+    app = system.create_app("--scope", "openid", "--redirect-uri", APP_CALLBACK)
+    request = {"client_id": app["clientId"], "redirect_uri": APP_CALLBACK, "response_type": "code",
+               "scope": "openid", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+               "code_challenge_method": "S256"}
+    await visitor.open("/oauth2/authorize?" + urlencode(request))
+    assert await visitor.page.text_content("h1") == WORDS.consent_title
+    await check("consent")
+    await visitor.open("/oauth2/authorize?" + urlencode({**request, "redirect_uri": APP_CALLBACK + "/other"}))
+    assert await visitor.page.text_content("h1") == WORDS.authorize_invalid_title
+    await check("an authorization that cannot go back to the app")
     assert not found, found

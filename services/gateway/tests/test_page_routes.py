@@ -20,6 +20,7 @@ from twofold_gateway.routes import ROUTES, MethodNotAllowed, Policy, Upstream
     ("GET", "/ui/static/site.css"),
     ("GET", "/ui/recovery-codes.txt"),
     ("GET", "/ui/..a/b..c/.x"),  # dots inside a segment are a name, not a step up
+    ("GET", "/oauth2/authorize"),  # OpenID Connect's authorization endpoint is the pages' sign-in
 ])
 def test_pages_go_to_the_web_service_as_pages(method: str, path: str) -> None:
     route = ROUTES.find(method, path)
@@ -34,6 +35,7 @@ def test_only_page_routes_go_to_the_web_service_and_it_has_no_api() -> None:
     # the API's paths stay the API's: no page route swallows them
     assert ROUTES.find("GET", "/api/auth/sessions").upstream is Upstream.AUTH
     assert ROUTES.find("GET", "/.well-known/jwks.json").upstream is Upstream.AUTH
+    assert ROUTES.find("POST", "/oauth2/token").upstream is Upstream.AUTH
 
 
 @pytest.mark.parametrize("path", [

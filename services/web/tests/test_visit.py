@@ -6,10 +6,14 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+import uuid
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from twofold_web.visit import Challenge, Enrollment, Session, Visit, VisitCookie
+from twofold_web.pages.authorize import MAX_QUERY
+from twofold_web.visit import Authorization, Challenge, Enrollment, Session, Visit, VisitCookie
 
 KEY = "a test key for the visit cookie, long enough"
 MAX_AGE = 3600
@@ -29,6 +33,8 @@ def full_visit() -> Visit:
         challenge=Challenge(token="challenge-token-3c8f", deep_link="https://provider.example/code?c=2"),
         session=Session(access_token="access-token-6e0b", refresh_token="refresh-token-8f4d",
                         session_id="0b5e2a44-1111-4222-8333-944455556666", expires_at=1_900_000_000.5),
+        authorization=Authorization(query="client_id=cl_app-7a&state=state-2e7f", redirect_origin="https://app.example",
+                                    client_name="An App", fresh=True),
     )
 
 
@@ -44,6 +50,7 @@ def test_a_sealed_visit_opens_equal_with_all_its_parts() -> None:
     assert opened == visit
     assert isinstance(opened.enrollment, Enrollment) and isinstance(opened.challenge, Challenge)
     assert isinstance(opened.session, Session) and opened.session.expires_at == 1_900_000_000.5
+    assert isinstance(opened.authorization, Authorization) and opened.authorization.fresh is True
     empty = Visit()
     assert cookie().open(cookie().seal(empty)) == empty  # the parts that are None stay None
 
@@ -53,7 +60,8 @@ def test_the_sealed_value_does_not_show_what_it_holds() -> None:
     sealed = cookie().seal(visit)
     raw = base64.urlsafe_b64decode(sealed)
     secrets_held = [visit.email, visit.csrf, "setup-token-5b1c", "reg-token-9d3e", "JBSWY3DPEHPK3PXP",
-                    "challenge-token-3c8f", "access-token-6e0b", "refresh-token-8f4d", "recovery-code-1111"]
+                    "challenge-token-3c8f", "access-token-6e0b", "refresh-token-8f4d", "recovery-code-1111",
+                    "state-2e7f"]
     for text in secrets_held:
         assert text not in sealed, text
         assert text.encode() not in raw, text
@@ -141,3 +149,18 @@ def test_the_required_page_is_the_recovery_codes_then_the_enrollment() -> None:
     # what a visit holds decides it, also once sealed and opened again
     assert cookie().open(cookie().seal(Visit(recovery_codes=["c1"], enrollment=enrollment))).required_page() == \
         "/ui/recovery-codes"
+
+
+def test_the_largest_visit_an_authorization_makes_fits_in_a_cookie() -> None:
+    """Browsers keep a cookie of at most 4096 bytes, name and value: a longer one is dropped, silently.
+    The largest visit: a 254-character email (RFC 5321's longest path) also in the access token, an app's
+    request of the longest length kept, and the longest client name."""
+    email = "e" * 64 + "@" + "d" * 189
+    access_token = jwt.encode({"iss": "https://auth.example.com", "aud": "twofold-api", "sub": str(uuid.uuid4()),
+                               "sid": str(uuid.uuid4()), "amr": ["pwd", "otp"], "email": email, "iat": 1_900_000_000,
+                               "exp": 1_900_000_900}, Ed25519PrivateKey.generate(), algorithm="EdDSA",
+                              headers={"kid": "key-2026-01"})
+    visit = Visit(email=email, session=Session(access_token, "rt_" + "r" * 43, str(uuid.uuid4()), 1.9e9),
+                  authorization=Authorization("q" * MAX_QUERY, "https://" + "h" * 60 + ":8443", "n" * 200, True))
+    sealing = cookie()
+    assert len(sealing.name) + 1 + len(sealing.seal(visit)) < 4096

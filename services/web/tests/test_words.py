@@ -23,12 +23,13 @@ from jinja2.utils import missing
 
 import twofold_web
 from twofold_auth.accounts.schemas import TwoFactorStatus
+from twofold_auth.clients.scopes import OPENID_SCOPES
 from twofold_auth.sessions.schemas import SessionList
 from twofold_web.app import create_app
-from twofold_web.pages import account, signin
+from twofold_web.pages import account, authorize, signin
 from twofold_web.settings import WebSettings
 from twofold_web.strength import strength
-from twofold_web.visit import Challenge, Enrollment, Session, Visit
+from twofold_web.visit import Authorization, Challenge, Enrollment, Session, Visit
 from twofold_web.words import WORDS, Words
 
 PACKAGE = Path(twofold_web.__file__).parent
@@ -97,7 +98,8 @@ def test_the_words_with_placeholders_are_known_and_filled() -> None:
                                  if name is not None]
                     for field in dataclasses.fields(Words)}
     assert {name: found for name, found in placeholders.items() if found} == {
-        "too_many_seconds": ["seconds"], "enroll_app_lead": ["app"], "app_continue": ["app"]}
+        "too_many_seconds": ["seconds"], "enroll_app_lead": ["app"], "app_continue": ["app"],
+        "signin_for_app": ["app"], "consent_lead": ["app"]}
     assert "17" in WORDS.too_many(17) and "{" not in WORDS.too_many(17)
     assert WORDS.too_many(None) == WORDS.too_many(0) == WORDS.too_many_now
 
@@ -107,6 +109,14 @@ def test_every_account_action_and_notice_has_its_words() -> None:
         assert WORDS.action(action).strip(), action
     notices = {**signin.NOTICES, **account.NOTICES}
     assert all(isinstance(text, str) and text for text in notices.values())
+
+
+def test_every_scope_an_app_may_ask_for_has_its_words() -> None:
+    """The consent page says each scope auth grants apps; the words' own scopes are those, no more."""
+    assert {field.name.removeprefix("scope_") for field in dataclasses.fields(Words)
+            if field.name.startswith("scope_")} == set(OPENID_SCOPES)
+    assert all(WORDS.scope(scope).strip() for scope in OPENID_SCOPES)
+    assert set(authorize.PROBLEMS) == {"unknown-client", "invalid-redirect-uri"}
 
 
 class StrictAttributes(jinja2.Undefined):
@@ -206,9 +216,17 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
         {"title": WORDS.form_expired_title, "alert": WORDS.form_expired, "back": "/"},
         {"title": WORDS.account_title, "alert": WORDS.unavailable},
         {"title": WORDS.app_enrolled, "link": ("https://app.example/done?sig=1", WORDS.app_continue.format(app="A"))},
+        {"title": WORDS.authorize_invalid_title, "alert": WORDS.authorize_bad_redirect},
+        {"title": WORDS.consent_ended},
+    ],
+    "consent.html": [
+        {"app": "An App", "scopes": sorted(OPENID_SCOPES), "digest": "d"},
+        {"app": "An App", "scopes": ["openid"], "digest": "d"},
     ],
 }
-VISITS = [Visit(), Visit(email="p@example.com", session=SESSION)]
+AUTHORIZATION = Authorization("client_id=cl_1&scope=openid", "https://app.example", "An App")
+VISITS = [Visit(), Visit(email="p@example.com", session=SESSION),
+          Visit(email="p@example.com", authorization=AUTHORIZATION)]
 
 
 def test_every_page_template_has_contexts() -> None:
@@ -228,6 +246,8 @@ async def test_every_template_renders_with_the_contexts_the_pages_give(environme
                 assert f'name="csrf" value="{visit.csrf}"' in html, (template, context)
             if visit.email and template == "account.html":
                 assert visit.email in html
+            if visit.authorization and template == "signin.html":
+                assert WORDS.signin_for_app.format(app="An App") in html
 
 
 async def test_what_a_person_typed_is_escaped(environment) -> None:

@@ -99,6 +99,16 @@ authorization_codes = _opaque_tokens(
     sa.Column("issued_session_id", sa.Uuid, nullable=True),
 )
 
+# OpenID Connect: what a person allowed a third-party app (oidc/service.py). One row per person and app, the
+# scopes of every grant so far; it goes with the account (and with the client).
+consents = sa.Table(
+    "consents", metadata,
+    sa.Column("user_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("client_id", sa.String(64), sa.ForeignKey("api_clients.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("scopes", ARRAY(sa.String(64)), nullable=False),
+    sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+)
+
 second_factor_attempts = sa.Table(
     "second_factor_attempts", metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),

@@ -113,8 +113,9 @@ ROUTES = RouteTable([
     Route("POST", "/oauth2/token", AUTH, OPEN, rate_limited=True),
     Route("GET", "/oauth2/userinfo", AUTH, OPEN),
     Route("POST", "/oauth2/userinfo", AUTH, OPEN),
-    # the pages authorize an app for the signed-in person
+    # the pages authorize an app for the signed-in person, and check a request before anyone signed in
     Route("POST", "/api/auth/oidc/authorize", AUTH, SESSION),
+    Route("POST", "/api/auth/oidc/check", AUTH, OPEN, rate_limited=True),
     # auth: operators
     Route("GET", "/api/admin/audit", AUTH, ADMIN),
     Route("GET", "/api/admin/adoption", AUTH, ADMIN),
@@ -137,4 +138,6 @@ ROUTES = RouteTable([
     Route("GET", "/", WEB, PAGE),
     Route("GET", "/ui/{page:path}", WEB, PAGE),
     Route("POST", "/ui/{page:path}", WEB, PAGE),
+    # the authorization endpoint apps send people to (OpenID Connect): the sign-in and consent pages
+    Route("GET", "/oauth2/authorize", WEB, PAGE),
 ])

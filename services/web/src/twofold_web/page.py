@@ -28,9 +28,25 @@ from .words import WORDS
 REFRESH_MARGIN_SECONDS = 30
 # The API's answer to a wrong (or replayed, or locked out) code: a 401 that does not end the session.
 WRONG_CODE = "invalid-code"
-# No script at all (the pages need none), our stylesheet alone, no frame holds a page, forms post only here.
-POLICY = ("default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+# No script at all (the pages need none), our stylesheet alone, no frame holds a page, forms post only here
+# (and, during an app's authorization, lead to that app: ``policy``).
+POLICY = ("default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; form-action {forms}; "
           "frame-ancestors 'none'; base-uri 'none'")
+
+
+def policy(visit: Visit) -> str:
+    """The pages' Content-Security-Policy for this visit.
+
+    Chromium applies ``form-action`` to every redirect that follows a form's POST, not to the POST alone: the
+    code form's 303 to ``/oauth2/authorize`` and that page's 303 to the app are one navigation, checked
+    against the policy of the page that held the form (a ``'self'`` GET in between does not help; tried).
+    So while an app's authorization is under way, the visit's pages allow forms to lead to that app's
+    origin as well, which auth has checked is the origin of a redirect URI the app registered.
+    """
+    forms = "'self'"
+    if visit.authorization is not None:
+        forms += " " + visit.authorization.redirect_origin
+    return POLICY.format(forms=forms)
 
 
 class Redirect(Exception):
@@ -75,8 +91,15 @@ class Page:
     def sealed(self, response: Response) -> Response:
         response.set_cookie(self.cookie.name, self.cookie.seal(self.visit), max_age=self.cookie.max_age,
                             path="/", secure=self.cookie.secure, httponly=True, samesite="lax")
-        response.headers["Content-Security-Policy"] = POLICY
+        response.headers["Content-Security-Policy"] = policy(self.visit)
         return response
+
+    def new_visit(self, **parts: Any) -> Visit:
+        """A visit that starts again (whatever the earlier one held ends here: another account's session, a
+        step left unfinished), except an app's authorization under way, which the person is signing in, or
+        up, for."""
+        self.visit = Visit(**parts, authorization=self.visit.authorization)
+        return self.visit
 
     async def call(self, method: str, path: str, json: Any = None, *, bearer: str | None = None) -> Answer:
         return await self.api.call(method, path, self.person, json=json, bearer=bearer)

@@ -12,6 +12,7 @@ The cookie is ``HttpOnly`` (no script reads it), ``Secure`` and
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 from dataclasses import asdict, dataclass, field
@@ -55,6 +56,26 @@ class Session:
 
 
 @dataclass
+class Authorization:
+    """An app's authorization request (OpenID Connect) under way while the person signs in, or up, and consents.
+
+    ``query`` is the request as the app sent it, asked of the API again once the person is signed in;
+    ``redirect_origin`` the app's, once auth said the redirect URI is registered (the pages' forms may then
+    lead there: page.py); ``fresh`` that the person signed in anew for this request, which answers its
+    ``prompt=login`` and ``max_age`` (for this request only)."""
+
+    query: str
+    redirect_origin: str
+    client_name: str
+    fresh: bool = False
+
+    @property
+    def digest(self) -> str:
+        """Names this request in the consent form: an answer is for the request the person saw."""
+        return hashlib.sha256(self.query.encode()).hexdigest()[:32]
+
+
+@dataclass
 class Visit:
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     email: str | None = None
@@ -62,6 +83,7 @@ class Visit:
     recovery_codes: list[str] | None = None  # shown until the person says they saved them
     challenge: Challenge | None = None
     session: Session | None = None
+    authorization: Authorization | None = None
 
     def required_page(self) -> str | None:
         """The page that must be finished before any other opens: the recovery codes just made, then an
@@ -78,7 +100,8 @@ class Visit:
     @classmethod
     def from_json(cls, raw: bytes) -> Visit:
         data: dict[str, Any] = json.loads(raw)
-        parts = {"enrollment": Enrollment, "challenge": Challenge, "session": Session}
+        parts = {"enrollment": Enrollment, "challenge": Challenge, "session": Session,
+                 "authorization": Authorization}
         for name, kind in parts.items():
             if data.get(name) is not None:
                 data[name] = kind(**data[name])

@@ -119,6 +119,22 @@ class Words:
     action_recovery_codes: str = "Make new recovery codes (the old ones stop working)"
     action_re_enroll: str = "Replace your authenticator"
     action_delete: str = "Delete your account and everything in it. This cannot be undone."
+    # an app that signs its people in (OpenID Connect)
+    signin_for_app: str = "{app} asks you to sign in with your twofold account."
+    consent_title: str = "Allow this app?"
+    consent_lead: str = "{app} asks to:"
+    scope_openid: str = "Know who you are on twofold (your account's identifier)"
+    scope_email: str = "See your email address"
+    consent_remembered: str = "If you allow it, the app will not ask again for the same."
+    consent_allow: str = "Allow"
+    consent_deny: str = "Deny"
+    consent_ended: str = "This request has ended. Go back to the app and sign in again."
+    authorize_title: str = "Signing in to an app"
+    authorize_invalid_title: str = "This sign-in link does not work"
+    authorize_unknown_client: str = "No app signs in here with this link. Go back to the app and tell its owner."
+    authorize_bad_redirect: str = ("This link would send you on to an address the app did not register, so it "
+                                   "stops here. Go back to the app and tell its owner.")
+    authorize_bad_request: str = "The app's request is not one this service accepts. Go back to the app and try again."
     # refusals
     unavailable: str = "The service is unavailable just now. Try again in a moment."
     failed: str = "That did not work. Try again."
@@ -140,6 +156,10 @@ class Words:
 
     def action(self, name: str) -> str:
         return str(getattr(self, "action_" + name.replace("-", "_")))
+
+    def scope(self, name: str) -> str:
+        """What an app may do with a scope it asks for, in words (the consent page)."""
+        return str(getattr(self, "scope_" + name))
 
 
 WORDS = Words()

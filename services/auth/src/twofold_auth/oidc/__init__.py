@@ -18,6 +18,6 @@ Which library does what, and why:
   dependency only.
 
 The pieces: ``keys`` (the RSA ring), ``rules`` (the protocol's checks, pure), ``repository`` (authorization
-codes), ``service`` (authorize, token, userinfo), ``endpoints`` (discovery, the pages' authorize API, the
-token and userinfo endpoints).
+codes, consents), ``service`` (authorize with its consent rule, the signed-out check, token, userinfo),
+``endpoints`` (discovery, the pages' authorize and check APIs, the token and userinfo endpoints).
 """

@@ -57,6 +57,16 @@ async def authorize(body: AuthorizationRequest, session: SessionDep, provider: O
     return await provider.authorize(session, me, body, caller)
 
 
+@pages_router.post("/check", response_model_exclude_none=True, responses=problem_responses(400, 422))
+async def check(body: AuthorizationRequest, session: SessionDep, provider: OpenIdProviderDep) -> AuthorizeAnswer:
+    """For the pages, before anyone signed in: the same checks as `/authorize`, and the same 400 problems.
+
+    `redirect` is an error for the app (`login_required` for `prompt=none`); `login` means the person signs in,
+    then the pages call `/authorize`. Nothing is written: no code is issued without a signed-in person.
+    """
+    return await provider.check(session, body)
+
+
 @router.post("/token", response_model=TokenResponse, responses=_oauth_responses(400, 401),
              openapi_extra=TOKEN_REQUEST)
 async def token(request: Request, session: SessionDep, provider: OpenIdProviderDep, caller: CallerDep) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""Every query on ``authorization_codes``.  Nothing here commits: the caller's unit of work does."""
+"""Every query on ``authorization_codes`` and ``consents``.  Nothing here commits: the caller's unit of work does."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import CursorResult, RowMapping
+from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import authorization_codes, users
+from ..models import authorization_codes, consents, users
 
 
 async def insert(session: AsyncSession, *, token_hash: bytes, user_id: uuid.UUID, client_id: str, redirect_uri: str,
@@ -53,3 +54,19 @@ async def delete_old(session: AsyncSession, before: datetime) -> int:
     """Codes that expired before ``before``; returns how many."""
     result = await session.execute(sa.delete(authorization_codes).where(authorization_codes.c.expires_at < before))
     return cast(CursorResult[Any], result).rowcount
+
+
+async def consented_scopes(session: AsyncSession, user_id: uuid.UUID, client_id: str) -> set[str]:
+    """The scopes the person allowed this app so far (none: never asked, or never allowed)."""
+    scopes = await session.scalar(sa.select(consents.c.scopes).where(consents.c.user_id == user_id,
+                                                                    consents.c.client_id == client_id))
+    return set(scopes or ())
+
+
+async def grant(session: AsyncSession, user_id: uuid.UUID, client_id: str, scopes: list[str]) -> None:
+    """What the person allowed the app from now on: ``scopes`` replace the earlier grant's."""
+    row = {"user_id": user_id, "client_id": client_id, "scopes": scopes}
+    statement = upsert(consents).values(row)
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=[consents.c.user_id, consents.c.client_id],
+        set_={"scopes": statement.excluded.scopes, "granted_at": sa.func.now()}))

@@ -11,7 +11,8 @@ class AuthorizationRequest(BaseModel):
     """The authorization request's parameters as the app sent them (Core 3.1.2.1), under their own names.
 
     A parameter the app repeated is passed as a list (and refused: RFC 6749 3.1); one not listed here is
-    ignored, as RFC 6749 3.1 says.
+    ignored, as RFC 6749 3.1 says. ``consent`` is no parameter of the app's: the pages set it, always, to the
+    person's answer on the consent page (null until they answered).
     """
 
     model_config = ConfigDict(extra="ignore")
@@ -29,22 +30,25 @@ class AuthorizationRequest(BaseModel):
     login_hint: Parameter = None
     request: Parameter = None
     request_uri: Parameter = None
+    consent: Literal["granted", "denied"] | None = Field(
+        default=None, description="set by the pages: the person allowed, or denied, what the consent page showed")
 
 
 class AuthorizeAnswer(CamelModel):
     """What the pages do next.
 
     - ``redirect``: send the browser to ``redirectTo`` (the code, or an OAuth error for the app).
-    - ``login``: ask the person for both factors again (``prompt=login``, or ``max_age`` passed), then call
-      again with the new session's access token, without ``prompt=login`` and ``max_age``: the new sign-in
-      answers them.
-    - ``consent``: the app is not first-party; the person is asked (the consent pages come next).
+    - ``login``: ask the person for both factors (``signed-out``: before anyone signed in; ``prompt-login``,
+      or ``max-age`` passed: again), then call again with the new session's access token, without
+      ``prompt=login`` and ``max_age``: the new sign-in answers them.
+    - ``consent``: the app is not first-party and the person has not allowed it these scopes yet (or
+      ``prompt=consent``); ask them, then call again with ``consent``.
     """
 
     action: Literal["redirect", "login", "consent"]
     redirect_to: str | None = Field(default=None, description="for redirect: where the browser goes")
-    reason: str | None = Field(default=None, description="for login: prompt-login or max-age")
-    client_name: str | None = Field(default=None, description="for consent: the app's name")
+    reason: str | None = Field(default=None, description="for login: signed-out, prompt-login or max-age")
+    client_name: str | None = Field(default=None, description="for login and consent: the app's name")
     scopes: list[str] | None = Field(default=None, description="for consent: what the app asks for")
 
 

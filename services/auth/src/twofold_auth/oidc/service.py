@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
@@ -64,6 +64,31 @@ CLAIMS = ["iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "acr",
 
 
 @dataclass(frozen=True)
+class Checked:
+    """An authorization request whose client and redirect URI are known, so its answers can go back to the app;
+    the rest is filled once every parameter passed its check."""
+
+    issuer: str
+    client: clients.Client
+    redirect_uri: str
+    state: str | None = None
+    scopes: tuple[str, ...] = ()
+    challenge: str = ""
+    nonce: str | None = None
+    prompt: set[str] = field(default_factory=set)
+    max_age: int | None = None
+
+    def redirect(self, **params: str | None) -> AuthorizeAnswer:
+        """The browser back to the app with ``params``, the state and, as RFC 9207 asks of every authorization
+        response, the issuer."""
+        return AuthorizeAnswer(action="redirect", redirect_to=redirect(self.redirect_uri, {
+            **params, "state": self.state, "iss": self.issuer}))
+
+    def error(self, error: str, description: str) -> AuthorizeAnswer:
+        return self.redirect(error=error, error_description=description)
+
+
+@dataclass(frozen=True)
 class OpenIdProvider:
     settings: AuthSettings
     hasher: TokenHasher
@@ -95,32 +120,88 @@ class OpenIdProvider:
             authorization_response_iss_parameter_supported=True,
         )
 
-    # -- the authorization step, for the pages of the signed-in person (Core 3.1.2) --
+    # -- the authorization step, for the pages (Core 3.1.2) --
+
+    async def check(self, session: AsyncSession, request: AuthorizationRequest) -> AuthorizeAnswer:
+        """A request seen before anyone signed in: the same problems and errors as ``authorize``, so the person
+        is not asked to sign in for a request that cannot succeed; ``prompt=none`` is answered
+        ``login_required`` (Core 3.1.2.6), anything else ``login``."""
+        checked = await self._checked(session, request)
+        if isinstance(checked, AuthorizeAnswer):
+            return checked
+        if "none" in checked.prompt:
+            return checked.error("login_required", "The person must sign in.")
+        return AuthorizeAnswer(action="login", reason="signed-out", client_name=checked.client.name)
 
     async def authorize(self, session: AsyncSession, me: SignedIn, request: AuthorizationRequest,
                         caller: Caller) -> AuthorizeAnswer:
-        """The pages' answer to an authorization request. An unknown client or a redirect URI it did not
-        register is shown to the person, never redirected to (RFC 6749 4.1.2.1, 3.1.2.4); every other error
-        goes back to the app through its redirect URI."""
+        """The pages' answer to an authorization request of the signed-in person. An unknown client or a
+        redirect URI it did not register is shown to the person, never redirected to (RFC 6749 4.1.2.1,
+        3.1.2.4); every other error goes back to the app through its redirect URI.
+
+        Consent is this method's rule, not the pages': a third-party app is asked for until the person allowed
+        it the scopes it asks (``prompt=consent`` asks again); the pages only relay the person's answer
+        (``request.consent``), which is recorded, and audited, here."""
+        checked = await self._checked(session, request)
+        if isinstance(checked, AuthorizeAnswer):
+            return checked
+        client, prompt, scopes = checked.client, checked.prompt, checked.scopes
+        person = await self.sessions.find_live(session, me.session_id)
+        if person is None:
+            raise session_ended()
+        now = datetime.now(UTC)
+        stale = checked.max_age is not None and now - person["auth_time"] > timedelta(seconds=checked.max_age)
+        if "login" in prompt or stale:
+            if "none" in prompt:
+                return checked.error("login_required", "The person must sign in again.")
+            return AuthorizeAnswer(action="login", reason="prompt-login" if "login" in prompt else "max-age",
+                                   client_name=client.name)
+        audit = {"clientId": client.id, "scopes": list(scopes)}
+        if request.consent == "denied":
+            await record(session, action="oidc.consent", outcome="denied", user_id=me.user_id, caller=caller,
+                         details=audit)
+            return checked.error("access_denied", "The person did not allow the app.")
+        if not client.first_party:
+            allowed = await repository.consented_scopes(session, me.user_id, client.id)
+            if "consent" in prompt or not set(scopes) <= allowed:
+                if request.consent != "granted":
+                    if "none" in prompt:
+                        return checked.error("consent_required", "The person must consent first.")
+                    return AuthorizeAnswer(action="consent", client_name=client.name, scopes=list(scopes))
+                await repository.grant(session, me.user_id, client.id, sorted(allowed | set(scopes)))
+                await record(session, action="oidc.consent", outcome="success", user_id=me.user_id, caller=caller,
+                             details=audit)
+
+        code, code_hash = self.hasher.new("ac")
+        await repository.insert(
+            session, token_hash=code_hash, user_id=me.user_id, client_id=client.id,
+            redirect_uri=checked.redirect_uri, session_id=me.session_id, scopes=list(scopes), nonce=checked.nonce,
+            code_challenge=checked.challenge, auth_time=person["auth_time"], amr=list(person["amr"]),
+            expires_at=now + timedelta(seconds=self.settings.oidc_code_seconds))
+        await record(session, action="oidc.authorize", outcome="success", user_id=me.user_id, caller=caller,
+                     details=audit)
+        return checked.redirect(code=code)
+
+    async def _checked(self, session: AsyncSession, request: AuthorizationRequest) -> Checked | AuthorizeAnswer:
+        """The request's parameters checked: a problem (shown to the person) for a client or redirect URI we
+        cannot send them back to, an error for the app, or what the answer is built from."""
         try:
             client_id = single("client_id", request.client_id)
             redirect_uri = single("redirect_uri", request.redirect_uri)
         except AuthorizationError as exc:
             raise Problem(exc.description, code="invalid-authorization-request") from None
-        client = await clients.find_openid_client(session, client_id) if client_id else None
+        # no id has a NUL, and PostgreSQL refuses one in a query
+        client = await clients.find_openid_client(session, client_id) if client_id and "\x00" not in client_id \
+            else None
         if client is None:
             raise Problem("No app that signs in with this service has this client_id.", code="unknown-client")
         if redirect_uri not in client.redirect_uris:  # exact match (RFC 6749 3.1.2.3, Core 3.1.2.1)
             raise Problem("The app did not register this redirect_uri.", code="invalid-redirect-uri")
-
-        def answer(**params: str | None) -> AuthorizeAnswer:
-            return AuthorizeAnswer(action="redirect", redirect_to=redirect(redirect_uri, {
-                **params, "iss": self.settings.issuer}))  # RFC 9207: every authorization response says who
-
+        unchecked = Checked(self.settings.issuer, client, redirect_uri)
         try:
             state = single("state", request.state)
         except AuthorizationError as exc:
-            return answer(error=exc.error, error_description=exc.description)
+            return unchecked.error(exc.error, exc.description)
         try:
             if single("request", request.request) is not None:
                 raise AuthorizationError("request_not_supported", "Request objects are not supported.")
@@ -131,41 +212,16 @@ class OpenIdProvider:
                 raise AuthorizationError("invalid_request", "response_type is required.")
             if response_type != "code":  # the code flow only: no implicit, no hybrid
                 raise AuthorizationError("unsupported_response_type", "Only response_type=code is supported.")
-            scopes = requested_scopes(single("scope", request.scope), known=OPENID_SCOPES, granted=client.scopes)
-            challenge = code_challenge(single("code_challenge", request.code_challenge),
-                                       single("code_challenge_method", request.code_challenge_method))
-            asked_nonce = nonce(single("nonce", request.nonce))
-            prompt = prompts(single("prompt", request.prompt))
-            oldest = max_age(single("max_age", request.max_age))
             single("login_hint", request.login_hint)  # the pages fill the sign-in form with it
+            return replace(
+                unchecked, state=state,
+                scopes=requested_scopes(single("scope", request.scope), known=OPENID_SCOPES, granted=client.scopes),
+                challenge=code_challenge(single("code_challenge", request.code_challenge),
+                                         single("code_challenge_method", request.code_challenge_method)),
+                nonce=nonce(single("nonce", request.nonce)), prompt=prompts(single("prompt", request.prompt)),
+                max_age=max_age(single("max_age", request.max_age)))
         except AuthorizationError as exc:
-            return answer(error=exc.error, error_description=exc.description, state=state)
-
-        person = await self.sessions.find_live(session, me.session_id)
-        if person is None:
-            raise session_ended()
-        now = datetime.now(UTC)
-        stale = oldest is not None and now - person["auth_time"] > timedelta(seconds=oldest)
-        if "login" in prompt or stale:
-            if "none" in prompt:
-                return answer(error="login_required", error_description="The person must sign in again.",
-                              state=state)
-            return AuthorizeAnswer(action="login", reason="prompt-login" if "login" in prompt else "max-age")
-        if not client.first_party:
-            if "none" in prompt:
-                return answer(error="consent_required", error_description="The person must consent first.",
-                              state=state)
-            return AuthorizeAnswer(action="consent", client_name=client.name, scopes=list(scopes))
-
-        code, code_hash = self.hasher.new("ac")
-        await repository.insert(
-            session, token_hash=code_hash, user_id=me.user_id, client_id=client.id, redirect_uri=redirect_uri,
-            session_id=me.session_id, scopes=list(scopes), nonce=asked_nonce, code_challenge=challenge,
-            auth_time=person["auth_time"], amr=list(person["amr"]),
-            expires_at=now + timedelta(seconds=self.settings.oidc_code_seconds))
-        await record(session, action="oidc.authorize", outcome="success", user_id=me.user_id, caller=caller,
-                     details={"clientId": client.id, "scopes": list(scopes)})
-        return answer(code=code, state=state)
+            return replace(unchecked, state=state).error(exc.error, exc.description)
 
     # -- the token endpoint (RFC 6749 3.2, Core 3.1.3) --
 

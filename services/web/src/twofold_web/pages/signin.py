@@ -1,5 +1,6 @@
 """Sign in: the password, then a code from the authenticator (or a recovery code).  A wrong code, a
-replayed one and a locked account get the same words, as they get the same answer from the API."""
+replayed one and a locked account get the same words, as they get the same answer from the API.  A sign-in
+for an app's authorization goes back to it (pages/authorize.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from fastapi import APIRouter, Form
 from fastapi.responses import Response
 
 from ..page import Page, PageDep, Redirect
-from ..visit import Challenge, Enrollment, Visit
+from ..visit import Challenge, Enrollment
 from ..words import WORDS
+from .authorize import after_sign_in
 
 router = APIRouter()
 STEP = "/ui/signin"
@@ -22,7 +24,7 @@ NOTICES = {"registered": WORDS.notice_registered, "enrolled": WORDS.notice_enrol
 @router.get(STEP)
 async def signin_form(page: PageDep, email: str = "") -> Response:
     page.at(STEP)
-    if page.visit.session:
+    if page.visit.session and page.visit.authorization is None:  # an app may ask a signed-in person again
         return page.redirect("/ui/account")
     notice = next((text for key, text in NOTICES.items() if key in page.request.query_params), None)
     return page.render("signin.html", email=email[:320] or page.visit.email or "", notice=notice)
@@ -40,11 +42,10 @@ async def signin(page: PageDep, csrf: Annotated[str, Form()] = "", email: Annota
     answer = await page.call("POST", "/api/auth/login", {"email": email, "password": password[:1024]})
     status = answer.field("status") if answer.ok else None
     if status == "2fa_required":
-        # a new visit: whatever an earlier one held (another account's session) ends here
-        page.visit = Visit(email=email, challenge=Challenge(answer.body["challengeToken"], answer.field("deepLink")))
+        page.new_visit(email=email, challenge=Challenge(answer.body["challengeToken"], answer.field("deepLink")))
         return page.redirect("/ui/signin/code")
     if status == "2fa_setup_required":
-        page.visit = Visit(email=email, enrollment=Enrollment(setup_token=answer.body["setupToken"]))
+        page.new_visit(email=email, enrollment=Enrollment(setup_token=answer.body["setupToken"]))
         return page.redirect("/ui/enroll")
     if answer.status == 401:
         return page.render("signin.html", status=401, email=email, alert=WORDS.signin_wrong)
@@ -87,7 +88,7 @@ async def second_factor(page: PageDep, csrf: Annotated[str, Form()] = "", code: 
     if answer.ok:
         page.visit.challenge = None
         page.start_session(answer.body)
-        return page.redirect("/ui/account")
+        return page.redirect(after_sign_in(page.visit) or "/ui/account")
     if answer.problem == "invalid-challenge":
         page.visit.challenge = None
         return page.redirect("/ui/signin?challenge_ended=1")

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from ..page import PageDep
 from ..strength import strength
-from ..visit import Enrollment, Visit
+from ..visit import Enrollment
 from ..words import WORDS
 
 router = APIRouter()
@@ -37,10 +37,10 @@ async def signup(page: PageDep, csrf: Annotated[str, Form()] = "", email: Annota
         return page.render("signup.html", status=422, email=email, errors=errors, verdict=verdict)
     answer = await page.call("POST", "/api/auth/register", {"email": email, "password": password})
     if answer.status == 201:
-        page.visit = Visit(email=email, enrollment=Enrollment(setup_token=answer.body["setupToken"]))
+        page.new_visit(email=email, enrollment=Enrollment(setup_token=answer.body["setupToken"]))
         return page.redirect("/ui/enroll")
     if answer.status == 202:  # emails are concealed: known or new, signing in says what comes next
-        page.visit = Visit(email=email)
+        page.new_visit(email=email)
         return page.redirect("/ui/signin?registered=1")
     if answer.status == 409:
         errors["email"] = WORDS.email_taken
