@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass, field
 
 import asyncpg
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Span, SpanKind, Tracer
 from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -66,6 +66,12 @@ async def backlog(db: Database) -> tuple[int, float]:
             .where(outbox_events.c.published_at.is_(None))
         )).one()
     return int(row[0]), float(row[1])
+
+
+def _send_span(tracer: Tracer, row: Row) -> Span:
+    """The send of one event, a child of the context it was written in (the row's headers)."""
+    return tracer.start_span(f"send {row.topic}", context=context_of(row.headers), kind=SpanKind.PRODUCER,
+                             attributes=messaging_attributes("send", row.topic, str(row.event_id), row.event_type))
 
 
 def _headers(row: Row, span: Span | None) -> list[tuple[str, bytes]]:
@@ -123,7 +129,8 @@ class OutboxRelay:
                 await session.rollback()
                 return 0
             producer = await self.producer.get()
-            spans = [self._send_span(row) for row in rows] if self.tracing is not None else [None] * len(rows)
+            tracer = self.tracing.tracer if self.tracing is not None else None
+            spans = [_send_span(tracer, row) if tracer else None for row in rows]
             try:
                 deliveries = [
                     await producer.send(row.topic, value=row.payload.encode(),
@@ -144,13 +151,6 @@ class OutboxRelay:
                 .values(published_at=func.now())
             )
         return len(rows)
-
-    def _send_span(self, row: Row) -> Span:
-        """The send of one event, a child of the context it was written in (the row's headers)."""
-        assert self.tracing is not None
-        return self.tracing.tracer.start_span(
-            f"send {row.topic}", context=context_of(row.headers), kind=SpanKind.PRODUCER,
-            attributes=messaging_attributes("send", row.topic, str(row.event_id), row.event_type))
 
     async def flush(self, timeout: float) -> None:
         """Send what is pending now (graceful shutdown); give up quietly after ``timeout``."""
