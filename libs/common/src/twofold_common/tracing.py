@@ -17,7 +17,8 @@ services, the CloudEvents Distributed Tracing extension in an event (the context
 kept unchanged, as the extension asks for an event that takes several hops), and Kafka headers of the same
 names for the hop from the outbox relay to the consumer. The spans:
 
-- a server span per request, ``<METHOD> <route template>``;
+- a server span per request (health probes aside), ``<METHOD> <route template>``; the gateway's starts every
+  trace (``TracingMiddleware``);
 - a producer span per event the relay sends, ``send <topic>``, a child of the context the event was written
   in: the trace then shows the wait in the outbox and goes on to the consumer. (A link would start a trace
   per relay batch, and a batch holds events of many requests.)
