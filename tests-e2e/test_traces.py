@@ -41,7 +41,7 @@ async def traced(app_stack: InProcessStack, monkeypatch: pytest.MonkeyPatch) -> 
         await collector.stop()
 
 
-def event_span(collector: Collector, service: str, kind: str, event_type: str) -> list[ReceivedSpan]:
+def event_spans(collector: Collector, service: str, kind: str, event_type: str) -> list[ReceivedSpan]:
     return [span for span in collector.find(service=service, kind=kind)
             if span.attributes.get("cloudevents.event_type") == event_type]
 
@@ -58,16 +58,16 @@ async def test_one_trace_follows_an_enrollment_from_the_callback_through_the_out
     await eventually(lambda: api.login_is(person, "2fa_required"))  # auth handled registration.completed
 
     async def arrived() -> bool:  # exported in batches, by each service on its own
-        return bool(event_span(collector, "auth", "producer", "user.2fa_enabled.v1"))
+        return bool(event_spans(collector, "auth", "producer", "user.2fa_enabled.v1"))
 
     await eventually(arrived, timeout=15)
     [edge] = collector.find(service="gateway", kind="server", name=CALLBACK)
     [served] = collector.find(service="registration", kind="server", name=CALLBACK)
-    [sent] = event_span(collector, "registration", "producer", "registration.completed.v1")
+    [sent] = event_spans(collector, "registration", "producer", "registration.completed.v1")
     # auth's consumer, a new group, also goes over the events earlier tests left on the topic: this one's
-    [handled] = [span for span in event_span(collector, "auth", "consumer", "registration.completed.v1")
+    [handled] = [span for span in event_spans(collector, "auth", "consumer", "registration.completed.v1")
                  if span.attributes["messaging.message.id"] == sent.attributes["messaging.message.id"]]
-    [enabled] = event_span(collector, "auth", "producer", "user.2fa_enabled.v1")
+    [enabled] = event_spans(collector, "auth", "producer", "user.2fa_enabled.v1")
 
     # the public edge believes no caller's context: its span starts the trace, the caller's is a link
     assert edge.parent_id == "" and edge.trace_id != OUTSIDE_TRACE
