@@ -13,7 +13,6 @@ Also: what ``trace_context`` costs where tracing is off (the one thing it leaves
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import resource
 import subprocess
