@@ -43,6 +43,9 @@ app = Starlette(routes=[Route("/v1/traces", accept, methods=["POST"])])
 """
 
 
+CALLER = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"  # a caller's trace context, as services send
+
+
 class BenchSettings(ServiceSettings):
     service_name: ClassVar[str] = "bench"
     uses_broker: ClassVar[bool] = False
@@ -70,7 +73,7 @@ async def per_request(app: FastAPI, requests: int) -> float:
     """Microseconds of CPU per request, from the first request to the lifespan's end (the spans' last flush)."""
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
              "path": "/items/42", "raw_path": b"/items/42", "query_string": b"q=1", "root_path": "",
-             "headers": [(b"host", b"bench"), (b"traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")],
+             "headers": [(b"host", b"bench"), (b"traceparent", CALLER)],
              "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
 
     async def receive() -> dict[str, Any]:
