@@ -68,7 +68,10 @@ def asyncapi() -> dict[str, Any]:
         "asyncapi": "3.0.0",
         "info": {"title": "twofold events", "version": "1.0.0",
                  "description": "Events between the twofold services: CloudEvents 1.0 in structured mode on Kafka, "
-                                "written through each service's transactional outbox. No event carries a secret."},
+                                "written through each service's transactional outbox. No event carries a secret. "
+                                "With tracing on, an event holds the W3C trace context of the operation that wrote "
+                                "it in the CloudEvents Distributed Tracing extension (traceparent, tracestate), and "
+                                "its Kafka message holds the outbox relay's in headers of the same names."},
         "defaultContentType": "application/cloudevents+json",
         "channels": channels,
         "operations": operations,

@@ -8,6 +8,9 @@ keeps failing, is sent to the consumer's dead-letter topic with the error and
 recorded, so the partition keeps moving.  Failures of the infrastructure (the
 database or the broker away) are not the message's fault: those are retried
 until the infrastructure returns, from the last committed offset.
+
+With tracing on, each event this service handles is a ``process <topic>`` span in the event's trace
+(``tracing.py``): a child of the relay's send when the message names it, else of the event's own context.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
@@ -32,6 +36,7 @@ from .events import CloudEvent, Event
 from .kafka import ProducerHolder
 from .logging import reset_request_id, set_request_id
 from .tables import processed_events
+from .tracing import TRACE_FIELDS, Tracing, context_of, failed, messaging_attributes
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +78,7 @@ class EventConsumer:
         max_attempts: int = 3,
         retry_delay: float = 0.2,
         dead_letters: Counter | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.db = db
         self.producer = producer
@@ -84,6 +90,7 @@ class EventConsumer:
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
         self.dead_letters = dead_letters  # by group and event type (metrics.Metrics.dead_letters)
+        self.tracing = tracing
         if dead_letters is not None:
             for event_type in (*self.handlers, "undecodable"):
                 dead_letters.labels(group_id, event_type)  # from 0: the first dead letter is an increase too
@@ -169,11 +176,33 @@ class EventConsumer:
         event_class, handler = entry
         token = set_request_id(_header(record, "x-request-id"))
         try:
-            error = await self._handle_with_retries(envelope, event_class, handler)
+            with self._span(record, envelope) as span:
+                error = await self._handle_with_retries(envelope, event_class, handler)
+                if error is not None:
+                    failed(span, "dead-lettered")
+                    await self._dead_letter(record, envelope, error)
         finally:
             reset_request_id(token)
-        if error is not None:
-            await self._dead_letter(record, envelope, error)
+
+    @contextlib.contextmanager
+    def _span(self, record: ConsumerRecord, envelope: CloudEvent) -> Iterator[Span]:
+        """The handling of one event, current while it runs (what its handler calls or publishes joins it)."""
+        if self.tracing is None:
+            yield INVALID_SPAN
+            return
+        attributes = {**messaging_attributes("process", record.topic, str(envelope.id), envelope.type),
+                      "messaging.consumer.group.name": self.group_id,
+                      "messaging.destination.partition.id": str(record.partition),
+                      "messaging.kafka.offset": record.offset}
+        with self.tracing.tracer.start_as_current_span(
+                f"process {record.topic}", context=context_of(_trace_fields(record, envelope)),
+                kind=SpanKind.CONSUMER, attributes=attributes, record_exception=False,
+                set_status_on_exception=False) as span:
+            try:
+                yield span
+            except BaseException as exc:
+                failed(span, exc)
+                raise
 
     async def _handle_with_retries(
         self, envelope: CloudEvent, event_class: type[Event], handler: Handler
@@ -222,6 +251,16 @@ class EventConsumer:
                 await self._record(session, envelope, "dead_lettered")
         log.error("event dead-lettered", extra={"topic": record.topic, "partition": record.partition,
                                                 "offset": record.offset, "error": error})
+
+
+def _trace_fields(record: ConsumerRecord, envelope: CloudEvent) -> dict[str, str]:
+    """The relay's send when the message's headers name it, else the context the event was written in."""
+    sources = ({name: _header(record, name) for name in TRACE_FIELDS},
+               {name: getattr(envelope, name) for name in TRACE_FIELDS})
+    for fields in sources:
+        if fields["traceparent"]:
+            return {name: value for name, value in fields.items() if value}
+    return {}
 
 
 def _header(record: ConsumerRecord, name: str) -> str | None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 AUTH_TOPIC = "twofold.auth.events"
 REGISTRATION_TOPIC = "twofold.registration.events"
@@ -21,8 +22,17 @@ VAULT_TOPIC = "twofold.vault.events"
 CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json"
 
 
+def _absent(value: str | None) -> bool:
+    return value is None
+
+
 class CloudEvent(BaseModel):
-    """The envelope, in CloudEvents structured mode (the whole envelope is the Kafka value)."""
+    """The envelope, in CloudEvents structured mode (the whole envelope is the Kafka value).
+
+    ``traceparent`` and ``tracestate``, the CloudEvents Distributed Tracing extension, hold the W3C trace context of
+    the operation that wrote the event while tracing is on, and are absent otherwise. A malformed one is ignored
+    (no parent for the consumer's span), never refused.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -34,6 +44,12 @@ class CloudEvent(BaseModel):
     subject: str | None = None
     datacontenttype: Literal["application/json"] = "application/json"
     data: dict[str, Any]
+    traceparent: str | None = Field(
+        default=None, exclude_if=_absent,
+        description="Distributed Tracing extension: the W3C traceparent of the operation that wrote the event")
+    tracestate: str | None = Field(
+        default=None, exclude_if=_absent,
+        description="Distributed Tracing extension: the W3C tracestate that goes with traceparent")
 
 
 class Event(BaseModel):
@@ -60,7 +76,10 @@ class Event(BaseModel):
         """The entity the event is about; also the Kafka key (per-user ordering)."""
         return None
 
-    def envelope(self, source: str, *, event_id: uuid.UUID | None = None) -> CloudEvent:
+    def envelope(self, source: str, *, event_id: uuid.UUID | None = None,
+                 trace: Mapping[str, str] | None = None) -> CloudEvent:
+        """``trace``: the W3C trace context (``tracing.trace_context``), kept in the envelope's extension."""
+        trace = trace or {}
         return CloudEvent(
             id=event_id or uuid.uuid4(),
             source=source,
@@ -68,6 +87,8 @@ class Event(BaseModel):
             time=datetime.now(UTC),
             subject=self.subject(),
             data=self.model_dump(mode="json"),
+            traceparent=trace.get("traceparent"),
+            tracestate=trace.get("tracestate"),
         )
 
 

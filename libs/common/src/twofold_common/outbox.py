@@ -7,6 +7,10 @@ lock while it sends a batch, so with several replicas exactly one sends at a
 time and events leave in commit order (per-user ordering holds).  A batch is
 marked sent only after the broker acknowledged every message (``acks=all``);
 a crash in between sends the batch again, which idempotent consumers absorb.
+
+With tracing on, the event keeps the trace context of the request (or handled event) that wrote it, in its
+envelope's Distributed Tracing extension and in the row's Kafka headers; the relay sends each event in a span
+of that trace, and puts that span's context in the message's headers for the consumer (``tracing.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import logging
 from dataclasses import dataclass, field
 
 import asyncpg
-from sqlalchemy import func, select, text, update
+from opentelemetry.trace import Span, SpanKind, Tracer
+from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .db import Database, to_libpq_url
@@ -24,6 +29,7 @@ from .events import CLOUDEVENTS_CONTENT_TYPE, Event
 from .kafka import ProducerHolder
 from .logging import current_request_id
 from .tables import outbox_events
+from .tracing import Tracing, context_of, failed, messaging_attributes, span_context_fields, trace_context
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +39,9 @@ RELAY_LOCK_ID = 7_424_001  # arbitrary, the same in every service database
 
 async def publish(session: AsyncSession, event: Event, *, source: str) -> None:
     """Add ``event`` to the outbox in the session's transaction."""
-    envelope = event.envelope(source)
-    headers = {"content-type": CLOUDEVENTS_CONTENT_TYPE, "ce-type": event.type}
+    trace = trace_context()
+    envelope = event.envelope(source, trace=trace)
+    headers = {"content-type": CLOUDEVENTS_CONTENT_TYPE, "ce-type": event.type, **trace}
     if request_id := current_request_id():
         headers["x-request-id"] = request_id
     await session.execute(
@@ -61,6 +68,18 @@ async def backlog(db: Database) -> tuple[int, float]:
     return int(row[0]), float(row[1])
 
 
+def _send_span(tracer: Tracer, row: Row) -> Span:
+    """The send of one event, a child of the context it was written in (the row's headers)."""
+    return tracer.start_span(f"send {row.topic}", context=context_of(row.headers), kind=SpanKind.PRODUCER,
+                             attributes=messaging_attributes("send", row.topic, str(row.event_id), row.event_type))
+
+
+def _headers(row: Row, span: Span | None) -> list[tuple[str, bytes]]:
+    """The Kafka headers of an event: the row's, with the relay's span as the context when it has one."""
+    headers = {**row.headers, **span_context_fields(span)} if span is not None else row.headers
+    return [(name, value.encode()) for name, value in headers.items()]
+
+
 @dataclass
 class OutboxRelay:
     db: Database
@@ -68,6 +87,7 @@ class OutboxRelay:
     batch_size: int = 500
     poll_interval: float = 1.0
     max_backoff: float = 15.0
+    tracing: Tracing | None = None
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _listener: asyncpg.Connection | None = field(default=None, init=False)
@@ -98,8 +118,8 @@ class OutboxRelay:
                 return 0  # another replica is sending
             rows = (
                 await session.execute(
-                    select(outbox_events.c.id, outbox_events.c.topic, outbox_events.c.key,
-                           outbox_events.c.payload, outbox_events.c.headers)
+                    select(outbox_events.c.id, outbox_events.c.event_id, outbox_events.c.event_type,
+                           outbox_events.c.topic, outbox_events.c.key, outbox_events.c.payload, outbox_events.c.headers)
                     .where(outbox_events.c.published_at.is_(None))
                     .order_by(outbox_events.c.id)
                     .limit(self.batch_size)
@@ -109,16 +129,22 @@ class OutboxRelay:
                 await session.rollback()
                 return 0
             producer = await self.producer.get()
-            deliveries = [
-                await producer.send(
-                    row.topic,
-                    value=row.payload.encode(),
-                    key=row.key.encode() if row.key else None,
-                    headers=[(k, v.encode()) for k, v in row.headers.items()],
-                )
-                for row in rows
-            ]
-            await asyncio.gather(*deliveries)
+            tracer = self.tracing.tracer if self.tracing is not None else None
+            spans = [_send_span(tracer, row) if tracer else None for row in rows]
+            try:
+                deliveries = [
+                    await producer.send(row.topic, value=row.payload.encode(),
+                                        key=row.key.encode() if row.key else None, headers=_headers(row, span))
+                    for row, span in zip(rows, spans, strict=True)
+                ]
+                await asyncio.gather(*deliveries)
+            except BaseException as exc:
+                for span in filter(None, spans):
+                    failed(span, exc)
+                raise
+            finally:
+                for span in filter(None, spans):
+                    span.end()  # with the batch's acknowledgement (or failure): one round to the broker for all
             await session.execute(
                 update(outbox_events)
                 .where(outbox_events.c.id.in_([row.id for row in rows]))

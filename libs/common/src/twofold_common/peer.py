@@ -8,6 +8,8 @@ up, not three.
 A caller maps the answers it expects (``answer.status_code``, ``is_problem``). What no caller can do
 anything about is the same everywhere (``call``): a peer that is unreachable, answers a 5xx, or refuses
 our own credentials is a 503 the client may retry (``<peer>-unavailable``), never a 500.
+
+A call carries the request id and, while a span is current (tracing on), its trace context (``tracing.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import aiohttp
 
 from .errors import ServiceUnavailable
 from .logging import current_request_id
+from .tracing import trace_context
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -99,7 +102,7 @@ class PeerClient:
                       headers: Mapping[str, str] | None = None, timeout: float | None = None) -> PeerAnswer:
         """The peer's answer, whatever its status; ``PeerUnreachable`` when there is none (after one more
         try where ``may_go_again`` allows it)."""
-        sent = {**(self.sign() if self.sign else {}), **(headers or {})}
+        sent = {**(self.sign() if self.sign else {}), **(headers or {}), **trace_context()}
         if request_id := current_request_id():
             sent["X-Request-ID"] = request_id
         options: dict[str, Any] = {"json": json, "params": params, "headers": sent, "allow_redirects": False}

@@ -1,10 +1,11 @@
 """Everything a service holds while it runs, created in the lifespan and nowhere else.
 
 ``create_service_app`` builds the FastAPI app with the shared edge (problem
-errors, request ids, access log, body limit, request metrics), ``/healthz`` and
-``/readyz``, and a lifespan that starts the metrics listener, opens the
-database, starts the outbox relay and the event consumer, and on shutdown stops
-consuming, flushes the outbox and closes the pools, in that order.
+errors, request ids, access log, body limit, request metrics, and server spans
+when tracing is on), ``/healthz`` and ``/readyz``, and a lifespan that starts
+the tracer and the metrics listener, opens the database, starts the outbox
+relay and the event consumer, and on shutdown stops consuming, flushes the
+outbox, closes the pools and sends the last spans, in that order.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .metrics import Metrics, MetricsListener
 from .outbox import OutboxRelay
 from .retention import event_retention_job
 from .settings import ServiceSettings
+from .tracing import Tracing, TracingMiddleware
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -200,8 +202,12 @@ def create_service_app(
     group_id = settings.consumer_group or f"twofold-{service}"
     dlq = dead_letter_topic(service)
 
+    tracing = Tracing(service, settings.traces_endpoint) if settings.traces_endpoint else None
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if tracing is not None:
+            tracing.start()
         runtime = Runtime(
             settings=settings,
             internal_auth=InternalAuth(service, settings.internal_key(), settings.internal_key_ring()),
@@ -214,7 +220,7 @@ def create_service_app(
         if settings.database_url:
             runtime.db = Database(settings.database_url, pool_size=settings.database_pool_size)
             metrics.watch_database(runtime.db)
-            runtime.relay = OutboxRelay(runtime.db, runtime.producer)
+            runtime.relay = OutboxRelay(runtime.db, runtime.producer, tracing=tracing)
             starters.append(runtime.relay.run)
             runtime.every(settings.event_retention_interval_seconds, "event-retention",
                           event_retention_job(settings.outbox_retention_hours,
@@ -222,7 +228,7 @@ def create_service_app(
             if handlers:
                 runtime.consumer = EventConsumer(runtime.db, runtime.producer, bootstrap=settings.kafka_bootstrap,
                                                  group_id=group_id, dead_letter_topic=dlq, handlers=handlers,
-                                                 dead_letters=metrics.dead_letters())
+                                                 dead_letters=metrics.dead_letters(), tracing=tracing)
                 metrics.watch_consumer(runtime.consumer)
                 topics |= set(runtime.consumer.topics) | {dlq}
                 starters.append(runtime.consumer.run)
@@ -239,15 +245,21 @@ def create_service_app(
         finally:
             await _shutdown(runtime, on_stop)
             await listener.stop()
+            if tracing is not None:
+                await tracing.stop()
 
     metrics = Metrics()
-    app = FastAPI(title=title, lifespan=lifespan, **fastapi_kwargs)
+    # FastAPI's own telemetry off, whatever provider a process sets up: it records paths and queries (tracing.py)
+    app = FastAPI(title=title, lifespan=lifespan, telemetry={"tracing": False, "metrics": False, "logs": False},
+                  **fastapi_kwargs)
     app.state.metrics = metrics
     app.state.handled_events = tuple(handlers or ())  # for the event catalog's consistency test
     install_problem_handlers(app)
     app.state.draining = Draining()  # started by the server on SIGTERM (cli.DrainingServer)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, draining=app.state.draining,
                        metrics=metrics)
+    if tracing is not None:  # outside the edge: the span holds the whole answer, a 413 or a 500 of the edge's too
+        app.add_middleware(TracingMiddleware, tracing=tracing, continue_callers=not settings.public_edge)
     app.include_router(_health_router())
     for router in routers:
         app.include_router(router)

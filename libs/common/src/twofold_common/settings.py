@@ -45,6 +45,9 @@ class ServiceSettings(BaseSettings):
     public_url_fields: ClassVar[tuple[str, ...]] = ()
     # Whether the service speaks to Kafka (its readiness then needs the broker).
     uses_broker: ClassVar[bool] = True
+    # Whether its callers are outside the deployment (the gateway): a caller's trace context is then not believed
+    # (tracing.TracingMiddleware).
+    public_edge: ClassVar[bool] = False
 
     environment: Literal["development", "test", "production"] = "development"
     host: str = "127.0.0.1"
@@ -79,10 +82,23 @@ class ServiceSettings(BaseSettings):
     # stop, letting requests in flight finish within the grace
     shutdown_drain_seconds: float = Field(default=3.0, ge=0, le=60)
     shutdown_grace_seconds: float = 10.0
+    # OpenTelemetry traces (tracing.py), by the unprefixed variables every OpenTelemetry SDK reads: off unless one
+    # names a collector (OTLP over HTTP; the base URL gets /v1/traces, the traces endpoint is taken as it is)
+    otel_exporter_otlp_endpoint: str = Field(default="", validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    otel_exporter_otlp_traces_endpoint: str = Field(default="", validation_alias="OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
     @property
     def production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def traces_endpoint(self) -> str | None:
+        """Where the service sends its spans, or None: tracing is off."""
+        if self.otel_exporter_otlp_traces_endpoint:
+            return self.otel_exporter_otlp_traces_endpoint
+        if self.otel_exporter_otlp_endpoint:
+            return self.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+        return None
 
     @property
     def metrics_listen_port(self) -> int:
@@ -98,6 +114,10 @@ class ServiceSettings(BaseSettings):
             # unset, it is the service's port + 1000
             raise SettingsError(f"{self.env_name('metrics_port')} must differ from {self.env_name('port')} and be at "
                                 "most 65535 (0: no metrics listener)")
+        for variable, url in (("OTEL_EXPORTER_OTLP_ENDPOINT", self.otel_exporter_otlp_endpoint),
+                              ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", self.otel_exporter_otlp_traces_endpoint)):
+            if url and not url.startswith(("http://", "https://")):
+                raise SettingsError(f"{variable} must be an http:// or https:// URL (OTLP over HTTP)")
         if self.processed_events_retention_hours < self.kafka_topic_retention_hours:
             # a handled event's id must outlive every copy Kafka can still deliver, or a replay handles it again
             raise SettingsError(f"{self.env_name('processed_events_retention_hours')} must be at least "

@@ -12,6 +12,7 @@ class GatewaySettings(ServiceSettings):
     service_name: ClassVar[str] = "gateway"
     # must equal auth's issuer, which production requires to be https: a mismatch would refuse every token
     public_url_fields: ClassVar[tuple[str, ...]] = ("token_issuer",)
+    public_edge: ClassVar[bool] = True
     port: int = 8000
 
     auth_url: str = "http://127.0.0.1:8001"
