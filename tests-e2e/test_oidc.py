@@ -17,14 +17,17 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 import httpx
 import jwt
 import pytest
+from aiohttp import web
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.integrations.starlette_client import OAuth
 
 from twofold_common.testing.http import bearer
+from twofold_common.testing.waiting import eventually
 
 REDIRECT = "https://rp.example.com/oidc/callback"
 AUTHORIZE = "/api/auth/oidc/authorize"
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
 def register_app(system, *options: str) -> dict:
@@ -310,3 +313,115 @@ async def test_the_token_endpoint_answers_oauth_errors_in_oauths_json(system) ->
         assert answer.headers["cache-control"] == "no-store" and answer.headers["pragma"] == "no-cache"
     challenged = await system.http.post("/oauth2/token", data=form, auth=(app["clientId"], "sk_wrong"))
     assert challenged.headers["www-authenticate"].startswith("Basic")
+
+
+class LogoutReceiver:
+    """An app's back-channel logout endpoint (Back-Channel Logout 1.0, 2.5), served by the test on a free port:
+    it keeps what each request brought, and answers with ``statuses`` in turn, then 200."""
+
+    def __init__(self, *statuses: int) -> None:
+        self.statuses = list(statuses)
+        self.received: list[tuple[str, dict[str, str]]] = []  # content type, form
+        self.uri = ""
+
+    async def __aenter__(self) -> LogoutReceiver:
+        app = web.Application()
+        app.router.add_post("/backchannel-logout", self._receive)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        host, port = self._runner.addresses[0][:2]
+        self.uri = f"http://{host}:{port}/backchannel-logout"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._runner.cleanup()
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        self.received.append((request.content_type, {k: str(v) for k, v in (await request.post()).items()}))
+        return web.Response(status=self.statuses.pop(0) if self.statuses else 200)
+
+    async def tokens(self, count: int) -> list[str]:
+        """The logout tokens of the first ``count`` requests, once that many came (within seconds)."""
+        async def arrived() -> bool:
+            return len(self.received) >= count
+        await eventually(arrived, timeout=15)
+        assert all(content_type == "application/x-www-form-urlencoded" and set(form) == {"logout_token"}
+                   for content_type, form in self.received), self.received
+        return [form["logout_token"] for _, form in self.received[:count]]
+
+
+async def logout_claims(system, token: str, app: dict) -> dict:
+    """Back-Channel Logout 2.6's validation, by the app: our JWKS's key, RS256, typ logout+jwt, iss, aud, the
+    times, the event, and no nonce."""
+    header = jwt.get_unverified_header(token)
+    assert header["alg"] == "RS256" and header["typ"] == "logout+jwt", header
+    keys = (await system.http.get("/.well-known/jwks.json")).json()["keys"]
+    [key] = [jwt.PyJWK(k) for k in keys if k["kid"] == header["kid"]]
+    claims = jwt.decode(token, key, algorithms=["RS256"], audience=app["clientId"], issuer=_base(system),
+                        options={"require": ["iss", "aud", "iat", "exp", "jti", "events", "sid", "sub"]})
+    assert claims["events"] == {BACKCHANNEL_LOGOUT_EVENT: {}} and "nonce" not in claims, claims
+    assert 0 < claims["exp"] - claims["iat"] <= 300
+    return claims
+
+
+def _base(system) -> str:
+    return str(system.http.base_url).rstrip("/")
+
+
+async def app_signed_in(system, app: dict) -> tuple[object, dict, dict, dict]:
+    """A person signed in, and the app signed in with the code flow from that sign-in: the person, their
+    tokens, the app's tokens and its ID token's claims."""
+    person, tokens = await signed_in_person(system)
+    verifier, challenge = pkce()
+    code = await code_for(system, tokens, request_for(app, challenge))
+    async with token_client(system, app) as client:
+        issued = await client.fetch_token("/oauth2/token", code=code, code_verifier=verifier)
+    return person, tokens, issued, jwt.decode(issued["id_token"], options={"verify_signature": False})
+
+
+async def test_signing_out_sends_the_app_a_logout_token_and_ends_its_session(system) -> None:
+    async with LogoutReceiver() as receiver:
+        app = register_app(system, "--first-party", "--backchannel-logout-uri", receiver.uri)
+        person, tokens, issued, id_token = await app_signed_in(system, app)
+
+        signed_out = await system.http.post("/api/auth/logout", headers=bearer(tokens["accessToken"]))
+        assert signed_out.status_code == 204, signed_out.text
+        [token] = await receiver.tokens(1)
+    claims = await logout_claims(system, token, app)
+    assert claims["sid"] == id_token["sid"] == tokens["sessionId"] and claims["sub"] == person.user_id
+    async with token_client(system, app) as client:
+        with pytest.raises(OAuthError) as refused:
+            await client.refresh_token("/oauth2/token", refresh_token=issued["refresh_token"])
+    assert refused.value.error == "invalid_grant"
+
+
+async def test_an_app_that_did_not_take_its_logout_token_is_sent_another(system) -> None:
+    async with LogoutReceiver(500) as receiver:
+        app = register_app(system, "--first-party", "--backchannel-logout-uri", receiver.uri)
+        person, tokens, _, id_token = await app_signed_in(system, app)
+        # the person ends that sign-in from another device
+        elsewhere = await system.sign_in(person)
+        ended = await system.http.delete(f"/api/auth/sessions/{tokens['sessionId']}",
+                                         headers=bearer(elsewhere["accessToken"]))
+        assert ended.status_code == 204, ended.text
+        first, second = await receiver.tokens(2)
+    claims = [await logout_claims(system, token, app) for token in (first, second)]
+    assert claims[0]["jti"] != claims[1]["jti"] and {c["sid"] for c in claims} == {id_token["sid"]}
+
+    async def delivered() -> list:
+        return await system.sql("auth", "SELECT failures, last_error FROM logout_deliveries "
+                                        "WHERE client_id = $1 AND delivered_at IS NOT NULL", app["clientId"])
+    assert [dict(row) for row in await eventually(delivered)] == [{"failures": 1, "last_error": "HTTP 500"}]
+
+
+async def test_deleting_the_account_logs_its_apps_out(system) -> None:
+    async with LogoutReceiver() as receiver:
+        app = register_app(system, "--first-party", "--backchannel-logout-uri", receiver.uri)
+        person, tokens, _, id_token = await app_signed_in(system, app)
+        deleted = await system.http.post("/api/auth/account/delete", json={"code": await person.code()},
+                                         headers=bearer(tokens["accessToken"]))
+        assert deleted.status_code == 204, deleted.text
+        [token] = await receiver.tokens(1)
+    claims = await logout_claims(system, token, app)
+    assert (claims["sub"], claims["sid"]) == (person.user_id, id_token["sid"])
