@@ -4,6 +4,9 @@ The app is Authlib: its OpenID client does the discovery, builds the authorizati
 nonce, a state), exchanges the code and validates the ID token against our JWKS. The pages' part (they
 will serve ``/oauth2/authorize``) is played as the pages will play it: the person signs in through the
 public API, then the authorize API is called with the request's parameters and the person's access token.
+
+Logout: the app's back-channel logout endpoint is a real HTTP server the test runs, which validates the
+logout tokens it is sent as an app would; RP-initiated logout is played in a real browser.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import asyncio
 import base64
 import hashlib
 import secrets
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import httpx
 import jwt
@@ -23,11 +26,15 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.integrations.starlette_client import OAuth
 
 from twofold_common.testing.http import bearer
+from twofold_common.testing.pages import Visitor
 from twofold_common.testing.waiting import eventually
+from twofold_web.words import WORDS
 
 REDIRECT = "https://rp.example.com/oidc/callback"
 AUTHORIZE = "/api/auth/oidc/authorize"
 BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+LOGOUT = "/api/auth/oidc/logout"
+SIGNED_OUT = "https://rp.example.com/signed-out"  # the app's post-logout redirect URI
 
 
 def register_app(system, *options: str) -> dict:
@@ -425,3 +432,82 @@ async def test_deleting_the_account_logs_its_apps_out(system) -> None:
         [token] = await receiver.tokens(1)
     claims = await logout_claims(system, token, app)
     assert (claims["sub"], claims["sid"]) == (person.user_id, id_token["sid"])
+
+
+async def test_a_logout_request_is_checked_before_the_person_is_asked(system) -> None:
+    app = register_app(system, "--first-party", "--post-logout-redirect-uri", SIGNED_OUT)
+    other = register_app(system, "--first-party", "--post-logout-redirect-uri", SIGNED_OUT + "/other")
+    _, tokens, issued, _ = await app_signed_in(system, app)
+    hint = issued["id_token"]
+    metadata = (await system.http.get("/.well-known/openid-configuration")).json()
+    assert metadata["end_session_endpoint"] == _base(system) + "/oauth2/logout"
+    assert metadata["backchannel_logout_supported"] is metadata["backchannel_logout_session_supported"] is True
+
+    back = await system.http.post(LOGOUT, json={"id_token_hint": hint, "post_logout_redirect_uri": SIGNED_OUT,
+                                                "state": "s 1", "ui_locales": "en"})
+    assert back.json() == {"redirectTo": SIGNED_OUT + "?state=s+1", "clientName": "e2e app"}, back.text
+    stay = await system.http.post(LOGOUT, json={"client_id": app["clientId"], "state": "s"})
+    assert stay.json() == {"redirectTo": None, "clientName": "e2e app"}
+    assert (await system.http.post(LOGOUT, json={})).json() == {"redirectTo": None, "clientName": None}
+    header, payload, signature = hint.split(".")
+    for params, problem in [
+        ({"id_token_hint": hint, "post_logout_redirect_uri": "https://evil.example/"},
+         "invalid-post-logout-redirect-uri"),
+        ({"id_token_hint": hint, "post_logout_redirect_uri": SIGNED_OUT + "?next=/"},
+         "invalid-post-logout-redirect-uri"),
+        ({"id_token_hint": hint, "post_logout_redirect_uri": SIGNED_OUT + "/other"},  # the other app's
+         "invalid-post-logout-redirect-uri"),
+        ({"post_logout_redirect_uri": SIGNED_OUT}, "invalid-post-logout-redirect-uri"),  # no app is named
+        ({"id_token_hint": hint, "client_id": other["clientId"]}, "invalid-logout-request"),
+        ({"id_token_hint": f"{header}.{payload}.{signature[::-1]}"}, "invalid-id-token-hint"),
+        ({"id_token_hint": tokens["accessToken"]}, "invalid-id-token-hint"),  # ours, but no ID token
+        ({"id_token_hint": "not a token"}, "invalid-id-token-hint"),
+        ({"client_id": "cl_0000000000000000"}, "unknown-client"),
+        ({"client_id": "cl_\u0000"}, "unknown-client"),
+        ({"client_id": app["clientId"], "state": ["a", "b"]}, "invalid-logout-request"),
+    ]:
+        answer = await system.http.post(LOGOUT, json=params)
+        assert answer.status_code == 400, (params, answer.text)
+        assert answer.json()["type"].endswith("/" + problem) and "redirectTo" not in answer.text, params
+
+    # an app may post its request as a form: it becomes the same request by GET, and the visit is left alone
+    posted = await system.http.post("/oauth2/logout", data={"client_id": app["clientId"], "state": "s",
+                                                            "other": "x"})
+    assert posted.status_code == 303 and "set-cookie" not in posted.headers
+    assert posted.headers["location"] == f"/oauth2/logout?client_id={app['clientId']}&state=s"
+
+
+async def test_an_app_signs_the_person_out_in_their_browser_and_gets_them_back(system, open_page) -> None:
+    app = register_app(system, "--first-party", "--post-logout-redirect-uri", SIGNED_OUT)
+    person, _, issued, _ = await app_signed_in(system, app)
+    visitor = Visitor(await open_page(), system.gateway.url, system.provider, system.window)
+    page = visitor.page
+    arrived: list[str] = []  # the app's page: never reached over the network here, only noted
+
+    async def at_the_app(route) -> None:
+        arrived.append(route.request.url)
+        await route.fulfill(status=200, body="signed out at the app")
+
+    await page.route(SIGNED_OUT + "*", at_the_app)
+    await visitor.sign_in(person)
+    assert visitor.at("/ui/account")
+
+    # an address the app did not register: our page says so, the browser stays here, nothing changed
+    await visitor.open("/oauth2/logout?" + urlencode({"id_token_hint": issued["id_token"], "state": "s",
+                                                      "post_logout_redirect_uri": "https://evil.example/"}))
+    assert visitor.at("/oauth2/logout") and await page.locator("h1").text_content() == WORDS.logout_refused_title
+    await visitor.open("/ui/account")
+    assert visitor.at("/ui/account")
+
+    await visitor.open("/oauth2/logout?" + urlencode({"id_token_hint": issued["id_token"], "state": "s 1",
+                                                      "post_logout_redirect_uri": SIGNED_OUT}))
+    assert await page.locator("h1").text_content() == WORDS.logout_title
+    assert WORDS.logout_app_lead.format(app="e2e app") in (await page.text_content("main") or "")
+    await visitor.follow('form[action="/oauth2/logout/confirm"] button')
+    assert await page.locator("h1").text_content() == WORDS.signed_out_title
+    await visitor.follow("#continue")
+    assert arrived == [SIGNED_OUT + "?state=s+1"] and page.url == arrived[0]
+
+    # the person's session has ended: the account asks for a sign-in
+    await visitor.open("/ui/account")
+    assert visitor.at("/ui/signin")

@@ -337,4 +337,12 @@ async def test_every_page_passes_axe_core_accessibility_rules(new_visitor, syste
     await check("account")
     await visitor.open("/ui/account/confirm/delete")
     await check("a change that asks a code")
+    app = system.create_app("--scope", "openid", "--redirect-uri", APP_CALLBACK,
+                            "--post-logout-redirect-uri", APP_CALLBACK)
+    await visitor.open(f"/oauth2/logout?client_id={app['clientId']}&post_logout_redirect_uri={APP_CALLBACK}")
+    await check("an app asks to sign out")
+    await visitor.follow('form[action="/oauth2/logout/confirm"] button')
+    await check("signed out, on to the app")
+    await visitor.open("/oauth2/logout?post_logout_redirect_uri=https://evil.example/")
+    await check("a sign-out request refused")
     assert not found, found

@@ -20,6 +20,9 @@ from twofold_gateway.routes import ROUTES, MethodNotAllowed, Policy, Upstream
     ("GET", "/ui/static/site.css"),
     ("GET", "/ui/recovery-codes.txt"),
     ("GET", "/ui/..a/b..c/.x"),  # dots inside a segment are a name, not a step up
+    ("GET", "/oauth2/logout"),  # RP-initiated logout acts on the person's visit
+    ("POST", "/oauth2/logout"),
+    ("POST", "/oauth2/logout/confirm"),
 ])
 def test_pages_go_to_the_web_service_as_pages(method: str, path: str) -> None:
     route = ROUTES.find(method, path)
@@ -34,6 +37,7 @@ def test_only_page_routes_go_to_the_web_service_and_it_has_no_api() -> None:
     # the API's paths stay the API's: no page route swallows them
     assert ROUTES.find("GET", "/api/auth/sessions").upstream is Upstream.AUTH
     assert ROUTES.find("GET", "/.well-known/jwks.json").upstream is Upstream.AUTH
+    assert ROUTES.find("POST", "/oauth2/token").upstream is Upstream.AUTH
 
 
 @pytest.mark.parametrize("path", [

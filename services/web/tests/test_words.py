@@ -97,7 +97,8 @@ def test_the_words_with_placeholders_are_known_and_filled() -> None:
                                  if name is not None]
                     for field in dataclasses.fields(Words)}
     assert {name: found for name, found in placeholders.items() if found} == {
-        "too_many_seconds": ["seconds"], "enroll_app_lead": ["app"], "app_continue": ["app"]}
+        "too_many_seconds": ["seconds"], "enroll_app_lead": ["app"], "app_continue": ["app"],
+        "logout_app_lead": ["app"]}
     assert "17" in WORDS.too_many(17) and "{" not in WORDS.too_many(17)
     assert WORDS.too_many(None) == WORDS.too_many(0) == WORDS.too_many_now
 
@@ -206,6 +207,14 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
         {"title": WORDS.form_expired_title, "alert": WORDS.form_expired, "back": "/"},
         {"title": WORDS.account_title, "alert": WORDS.unavailable},
         {"title": WORDS.app_enrolled, "link": ("https://app.example/done?sig=1", WORDS.app_continue.format(app="A"))},
+        {"title": WORDS.logout_refused_title, "alert": WORDS.logout_refused},
+        {"title": WORDS.signed_out_title, "link": ("https://app.example/out?state=s",
+                                                   WORDS.app_continue.format(app="A"))},
+    ],
+    "logout.html": [
+        {"app": "An App", "asked": {"id_token_hint": "eyJ.x.y", "post_logout_redirect_uri": "https://app.example/out",
+                                    "state": "s"}},
+        {"app": None, "asked": {}},
     ],
 }
 VISITS = [Visit(), Visit(email="p@example.com", session=SESSION)]

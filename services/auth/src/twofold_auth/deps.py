@@ -121,6 +121,23 @@ async def get_signed_in(me: BearerDep, session: SessionDep, sessions: SessionsDe
 SignedInDep = Annotated[SignedIn, Depends(get_signed_in)]
 
 
+async def get_maybe_signed_in(verifier: VerifierDep, session: SessionDep, sessions: SessionsDep,
+                              authorization: Annotated[str | None, Header()] = None) -> SignedIn | None:
+    """The person, when the request comes with an access token of a live session; None otherwise, a token that
+    is not one included: for what anyone may ask, signed in or not (an app's logout request)."""
+    if bearer_token(authorization) is None:
+        return None
+    try:
+        me = await get_bearer(verifier, authorization)
+    except (Unauthorized, Forbidden):
+        return None
+    live = await sessions.find_live(session, me.session_id)
+    return me if live is not None and live["user_id"] == me.user_id else None
+
+
+MaybeSignedInDep = Annotated[SignedIn | None, Depends(get_maybe_signed_in)]
+
+
 async def require_admin(session: SessionDep, hasher: HasherDep,
                         credentials: Annotated[HTTPBasicCredentials, Depends(HTTPBasic())]) -> str:
     client = await clients.authenticate(session, hasher, credentials.username, credentials.password)

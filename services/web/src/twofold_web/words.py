@@ -119,6 +119,17 @@ class Words:
     action_recovery_codes: str = "Make new recovery codes (the old ones stop working)"
     action_re_enroll: str = "Replace your authenticator"
     action_delete: str = "Delete your account and everything in it. This cannot be undone."
+    # an app signs the person out (RP-initiated logout)
+    logout_title: str = "Sign out of twofold?"
+    logout_lead: str = "An app asks to sign you out."
+    logout_app_lead: str = "{app} asks to sign you out."
+    logout_effect: str = ("You will be signed out of twofold in this browser, and of the apps you signed in to "
+                          "with it here.")
+    logout_stay: str = "Stay signed in"
+    signed_out_title: str = "You are signed out"
+    logout_refused_title: str = "This sign-out link is not valid"
+    logout_refused: str = ("The app sent a request this service cannot check, or an address it did not register. "
+                           "Nothing was changed: go back to the app.")
     # refusals
     unavailable: str = "The service is unavailable just now. Try again in a moment."
     failed: str = "That did not work. Try again."

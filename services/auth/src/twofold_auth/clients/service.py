@@ -111,6 +111,8 @@ async def redirect_key_of(session: AsyncSession, hasher: TokenHasher, client_id:
 
 async def find_openid_client(session: AsyncSession, client_id: str) -> Client | None:
     """An enabled client that may use OpenID Connect, or None."""
+    if "\x00" in client_id:  # no id has one, and PostgreSQL refuses it in a query
+        return None
     row = await repository.find_enabled(session, client_id)
     client = _client(row) if row else None
     return client if client and "openid" in client.scopes else None
