@@ -126,7 +126,7 @@ class SessionRevoked(UserEvent):
     Ending a person's session ends the apps' sessions authorized from it (OpenID Connect), each with an event of
     its own that names its app (``client_id``) and the person's session (``parent_session_id``, the ID token's
     ``sid``): auth sends the app its back-channel logout from these alone, since an account deleted takes its
-    sessions' rows along. Both are absent for a person's own session.
+    sessions' rows along. Both are null for a person's own session.
     """
 
     type = "session.revoked.v1"
