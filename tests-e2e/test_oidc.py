@@ -482,13 +482,7 @@ async def test_an_app_signs_the_person_out_in_their_browser_and_gets_them_back(s
     person, _, issued, _ = await app_signed_in(system, app)
     visitor = Visitor(await open_page(), system.gateway.url, system.provider, system.window)
     page = visitor.page
-    arrived: list[str] = []  # the app's page: never reached over the network here, only noted
-
-    async def at_the_app(route) -> None:
-        arrived.append(route.request.url)
-        await route.fulfill(status=200, body="signed out at the app")
-
-    await page.route(SIGNED_OUT + "*", at_the_app)
+    arrived = await visitor.app_at(SIGNED_OUT)
     await visitor.sign_in(person)
     assert visitor.at("/ui/account")
 

@@ -249,13 +249,7 @@ async def test_an_app_sends_its_user_to_the_enrollment_page_and_gets_the_signed_
     assert started.status_code == 201, started.text
     token = started.json()["registrationToken"]
     page = visitor.page
-    arrived: list[str] = []  # the app's callback: never reached over the network here, only noted
-
-    async def app_callback(route) -> None:
-        arrived.append(route.request.url)
-        await route.fulfill(status=200, body="app")
-
-    await page.route(APP_CALLBACK + "*", app_callback)
+    arrived = await visitor.app_at(APP_CALLBACK)
     # a link of another app, or another registration, leads nowhere
     await visitor.open(f"/ui/enroll/app?client_id=someone-else&registration={token}")
     assert await page.locator("h1").text_content() == WORDS.app_link_invalid

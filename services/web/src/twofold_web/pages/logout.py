@@ -7,7 +7,7 @@ account's button, which ends the apps' sessions of that sign-in too: each app th
 logout URI hears of it. A person not signed in has nothing to confirm and goes straight on.
 
 The way back to the app is a link, not a redirect: the pages let forms post only here (``form-action 'self'``),
-and Chromium holds the redirects that follow a form's post to that too, even by way of a page of ours.
+and Chromium holds every redirect that follows a form's post to that too, through a redirect of ours as well.
 """
 
 from __future__ import annotations
