@@ -499,6 +499,9 @@ async def test_an_app_signs_the_person_out_in_their_browser_and_gets_them_back(s
     assert WORDS.logout_app_lead.format(app="e2e app") in (await page.text_content("main") or "")
     await visitor.follow('form[action="/oauth2/logout/confirm"] button')
     assert await page.locator("h1").text_content() == WORDS.signed_out_title
+    audited = await system.sql("auth", "SELECT outcome, details->>'clientId' AS app FROM audit_log "
+                                       "WHERE user_id = $1::uuid AND action = 'oidc.logout'", person.user_id)
+    assert [tuple(row.values()) for row in audited] == [("confirmed", app["clientId"])]
     await visitor.follow("#continue")
     assert arrived == [SIGNED_OUT + "?state=s+1"] and page.url == arrived[0]
 

@@ -70,7 +70,8 @@ async def authorize(body: AuthorizationRequest, session: SessionDep, provider: O
 async def logout(body: LogoutRequest, session: SessionDep, provider: OpenIdProviderDep, me: MaybeSignedInDep,
                  caller: CallerDep) -> LogoutAnswer:
     """For the pages: an app's RP-initiated logout request (its parameters, unchanged), checked before the
-    person is asked to confirm; with the person's access token when they are signed in (optional).
+    person is asked to confirm, and again with the person's access token (optional) once they did: the audit
+    log then says they signed out at that app's request.
 
     A 400 (`invalid-logout-request`, `invalid-id-token-hint`, `unknown-client`,
     `invalid-post-logout-redirect-uri`) is shown to the person, never redirected. On confirmation the pages

@@ -212,8 +212,8 @@ class OpenIdProvider:
         if uri is not None and (client is None or uri not in client.post_logout_redirect_uris):
             raise Problem("The app did not register this post_logout_redirect_uri.",
                           code="invalid-post-logout-redirect-uri")
-        if me is not None:
-            await record(session, action="oidc.logout", outcome="requested", user_id=me.user_id, caller=caller,
+        if me is not None:  # the pages ask with the person's token once they confirmed
+            await record(session, action="oidc.logout", outcome="confirmed", user_id=me.user_id, caller=caller,
                          details={"clientId": client_id})
         return LogoutAnswer(redirect_to=redirect(uri, {"state": state}) if uri else None,
                             client_name=client.name if client else None)

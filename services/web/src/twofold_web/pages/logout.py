@@ -33,7 +33,7 @@ async def logout_request(page: PageDep) -> Response:
     query = page.request.query_params
     asked = {name: values[0] if len(values) == 1 else values
              for name in PARAMETERS if (values := query.getlist(name))}  # a repeated one is auth's to refuse
-    answer = await _checked(page, asked)
+    answer = await page.call("POST", "/api/auth/oidc/logout", asked)
     if not answer.ok:
         return _refused(page, answer)
     if page.visit.session is None:
@@ -59,17 +59,15 @@ async def confirm(page: PageDep, csrf: Annotated[str, Form()] = "",
     page.check_form(csrf)
     asked = {"id_token_hint": id_token_hint, "client_id": client_id,
              "post_logout_redirect_uri": post_logout_redirect_uri, "state": state}
-    # checked again: the form's fields came back from the browser
-    answer = await _checked(page, {name: value for name, value in asked.items() if value is not None})
+    # checked again (the form's fields came back from the browser), as the person's now: auth audits it
+    session = page.visit.session
+    answer = await page.call("POST", "/api/auth/oidc/logout",
+                             {name: value for name, value in asked.items() if value is not None},
+                             bearer=session.access_token if session else None)
     if not answer.ok:
         return _refused(page, answer)
     await page.sign_out()
     return _signed_out(page, answer)
-
-
-async def _checked(page: Page, asked: dict[str, str | list[str]]) -> Answer:
-    session = page.visit.session
-    return await page.call("POST", "/api/auth/oidc/logout", asked, bearer=session.access_token if session else None)
 
 
 def _refused(page: Page, answer: Answer) -> Response:
