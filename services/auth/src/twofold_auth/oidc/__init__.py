@@ -18,6 +18,7 @@ Which library does what, and why:
   dependency only.
 
 The pieces: ``keys`` (the RSA ring), ``rules`` (the protocol's checks, pure), ``repository`` (authorization
-codes), ``service`` (authorize, token, userinfo), ``endpoints`` (discovery, the pages' authorize API, the
-token and userinfo endpoints).
+codes, logout deliveries), ``service`` (authorize, token, userinfo, the check of an app's logout request),
+``backchannel`` (logout tokens sent to apps when their sessions end), ``endpoints`` (discovery, the pages'
+authorize and logout APIs, the token and userinfo endpoints).
 """

@@ -1,4 +1,5 @@
-"""The OpenID Provider: the authorization step for the pages, the token endpoint, userinfo, discovery.
+"""The OpenID Provider: the authorization step for the pages, the token endpoint, userinfo, discovery, and the
+check of an app's logout request for the pages (RP-initiated logout; back-channel logout is ``backchannel``).
 
 An authorization code is bound to everything the authorization decided: the client, its redirect URI,
 the person and the session they authorized from (the ID token's ``sid``), the scopes, the nonce, the PKCE
