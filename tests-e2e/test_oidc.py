@@ -6,6 +6,9 @@ nonce, a state), exchanges the code and validates the ID token against our JWKS.
 person signs in through the public API, then the authorize API is called with the request's parameters and
 the person's access token (or the check API, before anyone signed in). The rules live in auth, so they are
 tested here, the cheaper way.
+
+Logout: the app's back-channel logout endpoint is a real HTTP server the test runs, which validates the
+logout tokens it is sent as an app would; RP-initiated logout is played in a real browser.
 """
 
 from __future__ import annotations
@@ -15,20 +18,27 @@ import base64
 import hashlib
 import json
 import secrets
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import httpx
 import jwt
 import pytest
+from aiohttp import web
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.integrations.starlette_client import OAuth
 
 from twofold_common.testing.http import bearer
+from twofold_common.testing.pages import Visitor
+from twofold_common.testing.waiting import eventually
+from twofold_web.words import WORDS
 
 REDIRECT = "https://rp.example.com/oidc/callback"
 AUTHORIZE = "/api/auth/oidc/authorize"
 CHECK = "/api/auth/oidc/check"
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+LOGOUT = "/api/auth/oidc/logout"
+SIGNED_OUT = "https://rp.example.com/signed-out"  # the app's post-logout redirect URI
 
 
 def register_app(system, *options: str) -> dict:
@@ -376,3 +386,189 @@ async def test_a_third_party_app_is_allowed_once_per_scope_by_the_person_and_the
                                      headers=bearer(tokens["accessToken"]))
     assert deleted.status_code == 204, deleted.text
     assert await allowed() == []
+class LogoutReceiver:
+    """An app's back-channel logout endpoint (Back-Channel Logout 1.0, 2.5), served by the test on a free port:
+    it keeps what each request brought, and answers with ``statuses`` in turn, then 200."""
+
+    def __init__(self, *statuses: int) -> None:
+        self.statuses = list(statuses)
+        self.received: list[tuple[str, dict[str, str]]] = []  # content type, form
+        self.uri = ""
+
+    async def __aenter__(self) -> LogoutReceiver:
+        app = web.Application()
+        app.router.add_post("/backchannel-logout", self._receive)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        host, port = self._runner.addresses[0][:2]
+        self.uri = f"http://{host}:{port}/backchannel-logout"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._runner.cleanup()
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        self.received.append((request.content_type, {k: str(v) for k, v in (await request.post()).items()}))
+        return web.Response(status=self.statuses.pop(0) if self.statuses else 200)
+
+    async def tokens(self, count: int) -> list[str]:
+        """The logout tokens of the first ``count`` requests, once that many came (within seconds)."""
+        async def arrived() -> bool:
+            return len(self.received) >= count
+        await eventually(arrived, timeout=15)
+        assert all(content_type == "application/x-www-form-urlencoded" and set(form) == {"logout_token"}
+                   for content_type, form in self.received), self.received
+        return [form["logout_token"] for _, form in self.received[:count]]
+
+
+async def logout_claims(system, token: str, app: dict) -> dict:
+    """Back-Channel Logout 2.6's validation, by the app: our JWKS's key, RS256, typ logout+jwt, iss, aud, the
+    times, the event, and no nonce."""
+    header = jwt.get_unverified_header(token)
+    assert header["alg"] == "RS256" and header["typ"] == "logout+jwt", header
+    keys = (await system.http.get("/.well-known/jwks.json")).json()["keys"]
+    [key] = [jwt.PyJWK(k) for k in keys if k["kid"] == header["kid"]]
+    claims = jwt.decode(token, key, algorithms=["RS256"], audience=app["clientId"], issuer=_base(system),
+                        options={"require": ["iss", "aud", "iat", "exp", "jti", "events", "sid", "sub"]})
+    assert claims["events"] == {BACKCHANNEL_LOGOUT_EVENT: {}} and "nonce" not in claims, claims
+    assert 0 < claims["exp"] - claims["iat"] <= 300
+    return claims
+
+
+def _base(system) -> str:
+    return str(system.http.base_url).rstrip("/")
+
+
+async def app_signed_in(system, app: dict) -> tuple[object, dict, dict, dict]:
+    """A person signed in, and the app signed in with the code flow from that sign-in: the person, their
+    tokens, the app's tokens and its ID token's claims."""
+    person, tokens = await signed_in_person(system)
+    verifier, challenge = pkce()
+    code = await code_for(system, tokens, request_for(app, challenge))
+    async with token_client(system, app) as client:
+        issued = await client.fetch_token("/oauth2/token", code=code, code_verifier=verifier)
+    return person, tokens, issued, jwt.decode(issued["id_token"], options={"verify_signature": False})
+
+
+async def test_signing_out_sends_the_app_a_logout_token_and_ends_its_session(system) -> None:
+    async with LogoutReceiver() as receiver:
+        app = register_app(system, "--first-party", "--backchannel-logout-uri", receiver.uri)
+        person, tokens, issued, id_token = await app_signed_in(system, app)
+
+        signed_out = await system.http.post("/api/auth/logout", headers=bearer(tokens["accessToken"]))
+        assert signed_out.status_code == 204, signed_out.text
+        [token] = await receiver.tokens(1)
+    claims = await logout_claims(system, token, app)
+    assert claims["sid"] == id_token["sid"] == tokens["sessionId"] and claims["sub"] == person.user_id
+    async with token_client(system, app) as client:
+        with pytest.raises(OAuthError) as refused:
+            await client.refresh_token("/oauth2/token", refresh_token=issued["refresh_token"])
+    assert refused.value.error == "invalid_grant"
+
+
+async def test_an_app_that_did_not_take_its_logout_token_is_sent_another(system) -> None:
+    async with LogoutReceiver(500) as receiver:
+        app = register_app(system, "--first-party", "--backchannel-logout-uri", receiver.uri)
+        person, tokens, _, id_token = await app_signed_in(system, app)
+        # the person ends that sign-in from another device
+        elsewhere = await system.sign_in(person)
+        ended = await system.http.delete(f"/api/auth/sessions/{tokens['sessionId']}",
+                                         headers=bearer(elsewhere["accessToken"]))
+        assert ended.status_code == 204, ended.text
+        first, second = await receiver.tokens(2)
+    claims = [await logout_claims(system, token, app) for token in (first, second)]
+    assert claims[0]["jti"] != claims[1]["jti"] and {c["sid"] for c in claims} == {id_token["sid"]}
+
+    async def delivered() -> list:
+        return await system.sql("auth", "SELECT failures, last_error FROM logout_deliveries "
+                                        "WHERE client_id = $1 AND delivered_at IS NOT NULL", app["clientId"])
+    assert [dict(row) for row in await eventually(delivered)] == [{"failures": 1, "last_error": "HTTP 500"}]
+
+
+async def test_deleting_the_account_logs_its_apps_out(system) -> None:
+    async with LogoutReceiver() as receiver:
+        app = register_app(system, "--first-party", "--backchannel-logout-uri", receiver.uri)
+        person, tokens, _, id_token = await app_signed_in(system, app)
+        deleted = await system.http.post("/api/auth/account/delete", json={"code": await person.code()},
+                                         headers=bearer(tokens["accessToken"]))
+        assert deleted.status_code == 204, deleted.text
+        [token] = await receiver.tokens(1)
+    claims = await logout_claims(system, token, app)
+    assert (claims["sub"], claims["sid"]) == (person.user_id, id_token["sid"])
+
+
+async def test_a_logout_request_is_checked_before_the_person_is_asked(system) -> None:
+    app = register_app(system, "--first-party", "--post-logout-redirect-uri", SIGNED_OUT)
+    other = register_app(system, "--first-party", "--post-logout-redirect-uri", SIGNED_OUT + "/other")
+    _, tokens, issued, _ = await app_signed_in(system, app)
+    hint = issued["id_token"]
+    metadata = (await system.http.get("/.well-known/openid-configuration")).json()
+    assert metadata["end_session_endpoint"] == _base(system) + "/oauth2/logout"
+    assert metadata["backchannel_logout_supported"] is metadata["backchannel_logout_session_supported"] is True
+
+    back = await system.http.post(LOGOUT, json={"id_token_hint": hint, "post_logout_redirect_uri": SIGNED_OUT,
+                                                "state": "s 1", "ui_locales": "en"})
+    assert back.json() == {"redirectTo": SIGNED_OUT + "?state=s+1", "clientName": "e2e app"}, back.text
+    stay = await system.http.post(LOGOUT, json={"client_id": app["clientId"], "state": "s"})
+    assert stay.json() == {"redirectTo": None, "clientName": "e2e app"}
+    assert (await system.http.post(LOGOUT, json={})).json() == {"redirectTo": None, "clientName": None}
+    header, payload, signature = hint.split(".")
+    for params, problem in [
+        ({"id_token_hint": hint, "post_logout_redirect_uri": "https://evil.example/"},
+         "invalid-post-logout-redirect-uri"),
+        ({"id_token_hint": hint, "post_logout_redirect_uri": SIGNED_OUT + "?next=/"},
+         "invalid-post-logout-redirect-uri"),
+        ({"id_token_hint": hint, "post_logout_redirect_uri": SIGNED_OUT + "/other"},  # the other app's
+         "invalid-post-logout-redirect-uri"),
+        ({"post_logout_redirect_uri": SIGNED_OUT}, "invalid-post-logout-redirect-uri"),  # no app is named
+        ({"id_token_hint": hint, "client_id": other["clientId"]}, "invalid-logout-request"),
+        ({"id_token_hint": f"{header}.{payload}.{signature[::-1]}"}, "invalid-id-token-hint"),
+        ({"id_token_hint": tokens["accessToken"]}, "invalid-id-token-hint"),  # ours, but no ID token
+        ({"id_token_hint": "not a token"}, "invalid-id-token-hint"),
+        ({"client_id": "cl_0000000000000000"}, "unknown-client"),
+        ({"client_id": "cl_\u0000"}, "unknown-client"),
+        ({"client_id": app["clientId"], "state": ["a", "b"]}, "invalid-logout-request"),
+    ]:
+        answer = await system.http.post(LOGOUT, json=params)
+        assert answer.status_code == 400, (params, answer.text)
+        assert answer.json()["type"].endswith("/" + problem) and "redirectTo" not in answer.text, params
+
+    # an app may post its request as a form: it becomes the same request by GET, and the visit is left alone
+    posted = await system.http.post("/oauth2/logout", data={"client_id": app["clientId"], "state": "s",
+                                                            "other": "x"})
+    assert posted.status_code == 303 and "set-cookie" not in posted.headers
+    assert posted.headers["location"] == f"/oauth2/logout?client_id={app['clientId']}&state=s"
+
+
+async def test_an_app_signs_the_person_out_in_their_browser_and_gets_them_back(system, open_page) -> None:
+    app = register_app(system, "--first-party", "--post-logout-redirect-uri", SIGNED_OUT)
+    person, _, issued, _ = await app_signed_in(system, app)
+    visitor = Visitor(await open_page(), system.gateway.url, system.provider, system.window)
+    page = visitor.page
+    arrived = await visitor.app_at(SIGNED_OUT)
+    await visitor.sign_in(person)
+    assert visitor.at("/ui/account")
+
+    # an address the app did not register: our page says so, the browser stays here, nothing changed
+    await visitor.open("/oauth2/logout?" + urlencode({"id_token_hint": issued["id_token"], "state": "s",
+                                                      "post_logout_redirect_uri": "https://evil.example/"}))
+    assert visitor.at("/oauth2/logout") and await page.locator("h1").text_content() == WORDS.logout_refused_title
+    await visitor.open("/ui/account")
+    assert visitor.at("/ui/account")
+
+    await visitor.open("/oauth2/logout?" + urlencode({"id_token_hint": issued["id_token"], "state": "s 1",
+                                                      "post_logout_redirect_uri": SIGNED_OUT}))
+    assert await page.locator("h1").text_content() == WORDS.logout_title
+    assert WORDS.logout_app_lead.format(app="e2e app") in (await page.text_content("main") or "")
+    await visitor.follow('form[action="/oauth2/logout/confirm"] button')
+    assert await page.locator("h1").text_content() == WORDS.signed_out_title
+    audited = await system.sql("auth", "SELECT outcome, details->>'clientId' AS app FROM audit_log "
+                                       "WHERE user_id = $1::uuid AND action = 'oidc.logout'", person.user_id)
+    assert [tuple(row.values()) for row in audited] == [("confirmed", app["clientId"])]
+    await visitor.follow("#continue")
+    assert arrived == [SIGNED_OUT + "?state=s+1"] and page.url == arrived[0]
+
+    # the person's session has ended: the account asks for a sign-in
+    await visitor.open("/ui/account")
+    assert visitor.at("/ui/signin")

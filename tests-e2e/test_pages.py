@@ -225,13 +225,7 @@ async def test_an_app_sends_its_user_to_the_enrollment_page_and_gets_the_signed_
     assert started.status_code == 201, started.text
     token = started.json()["registrationToken"]
     page = visitor.page
-    arrived: list[str] = []  # the app's callback: never reached over the network here, only noted
-
-    async def app_callback(route) -> None:
-        arrived.append(route.request.url)
-        await route.fulfill(status=200, body="app")
-
-    await page.route(APP_CALLBACK + "*", app_callback)
+    arrived = await visitor.app_at(APP_CALLBACK)
     # a link of another app, or another registration, leads nowhere
     await visitor.open(f"/ui/enroll/app?client_id=someone-else&registration={token}")
     assert await page.locator("h1").text_content() == WORDS.app_link_invalid
@@ -324,4 +318,12 @@ async def test_every_page_passes_axe_core_accessibility_rules(new_visitor, syste
     await visitor.open("/oauth2/authorize?" + urlencode({**request, "redirect_uri": APP_CALLBACK + "/other"}))
     assert await visitor.page.text_content("h1") == WORDS.authorize_invalid_title
     await check("an authorization that cannot go back to the app")
+    app = system.create_app("--scope", "openid", "--redirect-uri", APP_CALLBACK,
+                            "--post-logout-redirect-uri", APP_CALLBACK)
+    await visitor.open(f"/oauth2/logout?client_id={app['clientId']}&post_logout_redirect_uri={APP_CALLBACK}")
+    await check("an app asks to sign out")
+    await visitor.follow('form[action="/oauth2/logout/confirm"] button')
+    await check("signed out, on to the app")
+    await visitor.open("/oauth2/logout?post_logout_redirect_uri=https://evil.example/")
+    await check("a sign-out request refused")
     assert not found, found

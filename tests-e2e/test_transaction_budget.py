@@ -42,6 +42,7 @@ HOURLY = "3600"
 QUIET = pytest.mark.system_env(**{f"{prefix}_EVENT_RETENTION_INTERVAL_SECONDS": HOURLY
                                    for prefix in ("AUTH", "REGISTRATION", "VAULT")},
                                AUTH_CLEANUP_INTERVAL_SECONDS=HOURLY, AUTH_AUDIT_SEAL_INTERVAL_SECONDS=HOURLY,
+                               AUTH_BACKCHANNEL_LOGOUT_INTERVAL_SECONDS=HOURLY,
                                REGISTRATION_SWEEP_INTERVAL_SECONDS=HOURLY)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
@@ -17,7 +19,9 @@ from twofold_auth.oidc.rules import (
     TokenError,
     basic_credentials,
     code_challenge,
+    logout_client,
     max_age,
+    next_logout_attempt,
     redirect,
     requested_scopes,
     s256,
@@ -125,3 +129,36 @@ def test_production_refuses_the_development_key_even_beside_a_real_one() -> None
                                                "id_token_keys": both, "active_id_token_key_id": "r"})
     with pytest.raises(SettingsError, match="development key is public"):
         read_id_token_keys(settings)
+
+
+def test_a_logout_request_names_its_app_by_client_id_or_by_the_hints_one_audience() -> None:
+    assert logout_client("cl_1", None) == logout_client(["cl_1"], None) == logout_client(None, "cl_1") == "cl_1"
+    assert logout_client(["cl_1", "cl_2"], "cl_2") == "cl_2" and logout_client(None, None) is None
+    for audience, client_id in [("cl_1", "cl_2"), (["cl_1", "cl_2"], None), ([], None)]:
+        with pytest.raises(ValueError):
+            logout_client(audience, client_id)
+
+
+def test_a_logout_token_is_sent_again_sooner_then_later_and_given_up_an_hour_after_the_end() -> None:
+    ended = datetime(2026, 1, 1, tzinfo=UTC)
+    delays = [next_logout_attempt(ended_at=ended, now=ended, failures=n) for n in (1, 2, 3, 10, 100)]
+    assert [d - ended for d in delays if d] == [timedelta(seconds=s) for s in (1, 2, 4, 300, 300)]
+    late = ended + timedelta(minutes=58)
+    assert next_logout_attempt(ended_at=ended, now=late, failures=2) == late + timedelta(seconds=2)
+    assert next_logout_attempt(ended_at=ended, now=late, failures=9) is None  # 256 s would pass the hour
+
+
+def test_an_id_token_hint_is_one_this_ring_signed_for_this_issuer_expired_or_not() -> None:
+    ring = read_id_token_keys(AuthSettings())
+    claims = {"iss": "https://id.example", "sub": "u", "aud": "cl_1", "exp": 1}  # expired in 1970
+    assert ring.verify_id_token(ring.sign(claims), issuer="https://id.example") == claims
+    other = read_id_token_keys(AuthSettings(id_token_keys=json.dumps({"dev-rsa-1": _pem()})))
+    for token, issuer in [(ring.sign(claims), "https://other.example"),
+                          (other.sign(claims), "https://id.example"),  # the same kid, another key
+                          (ring.sign(claims, typ="logout+jwt"), "https://id.example"),  # a logout token
+                          (ring.sign({k: v for k, v in claims.items() if k != "aud"}), "https://id.example"),
+                          (jwt.encode(claims, "k" * 32, algorithm="HS256",
+                                      headers={"kid": "dev-rsa-1"}), "https://id.example"),
+                          ("not.a.token", "https://id.example")]:
+        with pytest.raises(jwt.InvalidTokenError):
+            ring.verify_id_token(token, issuer=issuer)

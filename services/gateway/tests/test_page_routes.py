@@ -21,6 +21,9 @@ from twofold_gateway.routes import ROUTES, MethodNotAllowed, Policy, Upstream
     ("GET", "/ui/recovery-codes.txt"),
     ("GET", "/ui/..a/b..c/.x"),  # dots inside a segment are a name, not a step up
     ("GET", "/oauth2/authorize"),  # OpenID Connect's authorization endpoint is the pages' sign-in
+    ("GET", "/oauth2/logout"),  # RP-initiated logout acts on the person's visit
+    ("POST", "/oauth2/logout"),
+    ("POST", "/oauth2/logout/confirm"),
 ])
 def test_pages_go_to_the_web_service_as_pages(method: str, path: str) -> None:
     route = ROUTES.find(method, path)

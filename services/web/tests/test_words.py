@@ -99,7 +99,7 @@ def test_the_words_with_placeholders_are_known_and_filled() -> None:
                     for field in dataclasses.fields(Words)}
     assert {name: found for name, found in placeholders.items() if found} == {
         "too_many_seconds": ["seconds"], "enroll_app_lead": ["app"], "app_continue": ["app"],
-        "signin_for_app": ["app"], "consent_lead": ["app"]}
+        "signin_for_app": ["app"], "consent_lead": ["app"], "logout_app_lead": ["app"]}
     assert "17" in WORDS.too_many(17) and "{" not in WORDS.too_many(17)
     assert WORDS.too_many(None) == WORDS.too_many(0) == WORDS.too_many_now
 
@@ -218,10 +218,18 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
         {"title": WORDS.app_enrolled, "link": ("https://app.example/done?sig=1", WORDS.app_continue.format(app="A"))},
         {"title": WORDS.authorize_invalid_title, "alert": WORDS.authorize_bad_redirect},
         {"title": WORDS.consent_ended},
+        {"title": WORDS.logout_refused_title, "alert": WORDS.logout_refused},
+        {"title": WORDS.signed_out_title, "link": ("https://app.example/out?state=s",
+                                                   WORDS.app_continue.format(app="A"))},
     ],
     "consent.html": [
         {"app": "An App", "scopes": sorted(OPENID_SCOPES), "digest": "d"},
         {"app": "An App", "scopes": ["openid"], "digest": "d"},
+    ],
+    "logout.html": [
+        {"app": "An App", "asked": {"id_token_hint": "eyJ.x.y", "post_logout_redirect_uri": "https://app.example/out",
+                                    "state": "s"}},
+        {"app": None, "asked": {}},
     ],
 }
 AUTHORIZATION = Authorization("client_id=cl_1&scope=openid", "https://app.example", "An App")

@@ -142,12 +142,20 @@ class TwoFactorReset(UserEvent):
 
 
 class SessionRevoked(UserEvent):
-    """A session ended early: logout, revoked by its user, a reused refresh token, idle, or account deleted."""
+    """A session ended early: logout, revoked by its user, a reused refresh token, idle, or account deleted.
+
+    Ending a person's session ends the apps' sessions authorized from it (OpenID Connect), each with an event of
+    its own that names its app (``client_id``) and the person's session (``parent_session_id``, the ID token's
+    ``sid``): auth sends the app its back-channel logout from these alone, since an account deleted takes its
+    sessions' rows along. Both are null for a person's own session.
+    """
 
     type = "session.revoked.v1"
-    consumed_by = ("gateway",)
+    consumed_by = ("gateway", "auth")
     session_id: uuid.UUID
     reason: str
+    client_id: str | None = None
+    parent_session_id: uuid.UUID | None = None
 
 
 class LoginSucceeded(UserEvent):

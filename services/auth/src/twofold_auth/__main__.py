@@ -31,6 +31,11 @@ def create_client_options(parser: argparse.ArgumentParser) -> None:
                              "needed with --scope openid)")
     parser.add_argument("--first-party", action="store_true",
                         help="OpenID Connect: the app is ours, its users are not asked for consent")
+    parser.add_argument("--post-logout-redirect-uri", action="append", default=[], dest="post_logout_redirect_uris",
+                        metavar="URL", help="OpenID Connect: an exact URI where signing out from the app may send "
+                                            "the browser back (repeatable)")
+    parser.add_argument("--backchannel-logout-uri", metavar="URL",
+                        help="OpenID Connect: where the app is sent a logout token when one of its sessions ends")
 
 
 COMMANDS = {

@@ -1,6 +1,6 @@
 from fastapi import APIRouter, FastAPI
 
-from twofold_common.events import AUTH_TOPIC, Event, RegistrationCompleted
+from twofold_common.events import AUTH_TOPIC, Event, RegistrationCompleted, SessionRevoked
 from twofold_common.runtime import Runtime, create_service_app
 
 from . import deps
@@ -12,6 +12,7 @@ from .cleanup import delete_expired
 from .clients import endpoints as clients
 from .login import endpoints as login
 from .oidc import endpoints as oidc
+from .oidc.backchannel import on_session_revoked
 from .oidc.keys import read_id_token_keys
 from .sessions import endpoints as sessions
 from .settings import AuthSettings
@@ -31,12 +32,15 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         return public_keys
 
     async def start(runtime: Runtime) -> None:
-        runtime.state["vault_http"] = await deps.prepare(runtime, ring, id_token_keys)
+        runtime.state["vault_http"], logouts = await deps.prepare(runtime, ring, id_token_keys)
+        runtime.state["backchannel_logout"] = logouts
         runtime.every(settings.cleanup_interval_seconds, "auth-cleanup", delete_expired)
         runtime.every(settings.audit_seal_interval_seconds, "audit-seal", seal)
+        runtime.every(settings.backchannel_logout_interval_seconds, "backchannel-logout", logouts.deliver_due)
 
     async def stop(runtime: Runtime) -> None:
         await runtime.state["vault_http"].aclose()
+        await runtime.state["backchannel_logout"].aclose()
 
     publishes: list[type[Event]] = [cls for cls in Event.registry.values() if cls.topic == AUTH_TOPIC]
     return create_service_app(
@@ -45,7 +49,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         routers=[accounts.router, audit.router, login.router, login.apps_router, sessions.router,
                  accounts.admin_router, audit.admin_router, clients.router, jwks_router, oidc.discovery_router,
                  oidc.pages_router, oidc.router],
-        handlers={RegistrationCompleted: on_registration_completed},
+        handlers={RegistrationCompleted: on_registration_completed, SessionRevoked: on_session_revoked},
         publishes=publishes,
         on_start=start,
         on_stop=stop,

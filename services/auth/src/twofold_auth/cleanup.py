@@ -18,4 +18,5 @@ GRACE = timedelta(days=1)
 async def delete_expired(session: AsyncSession) -> int:
     before = datetime.now(UTC) - GRACE
     return (await sessions.delete_ended(session, before) + await login.delete_old(session, before)
-            + await second_factor.delete_old(session, before) + await oidc.delete_old(session, before))
+            + await second_factor.delete_old(session, before) + await oidc.delete_old(session, before)
+            + await oidc.delete_finished_deliveries(session, before))

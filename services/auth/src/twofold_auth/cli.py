@@ -32,7 +32,9 @@ def create_client(settings: AuthSettings, args: Namespace) -> None:
                     session, TokenHasher(settings.token_pepper.get_secret_value()), name=args.name,
                     callback_urls=args.callback_urls, scopes=args.scopes or list(DEFAULT_SCOPES),
                     seed_mode=args.seed_mode, production=settings.production,
-                    redirect_uris=args.redirect_uris, first_party=args.first_party)
+                    redirect_uris=args.redirect_uris, first_party=args.first_party,
+                    post_logout_redirect_uris=args.post_logout_redirect_uris,
+                    backchannel_logout_uri=args.backchannel_logout_uri)
         finally:
             await db.dispose()
         # The secret is shown once, here; only its keyed hash is stored.
@@ -60,7 +62,9 @@ def list_clients(settings: AuthSettings, args: Namespace) -> None:
 
 def _described(client: clients.Client) -> dict[str, object]:
     return {"name": client.name, "scopes": list(client.scopes), "callbackUrls": list(client.callback_urls),
-            "seedMode": client.seed_mode, "redirectUris": list(client.redirect_uris), "firstParty": client.first_party}
+            "seedMode": client.seed_mode, "redirectUris": list(client.redirect_uris), "firstParty": client.first_party,
+            "postLogoutRedirectUris": list(client.post_logout_redirect_uris),
+            "backchannelLogoutUri": client.backchannel_logout_uri}
 
 
 def verify_audit(settings: AuthSettings, args: Namespace) -> None:

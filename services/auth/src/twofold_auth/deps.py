@@ -22,6 +22,7 @@ from .clients import service as clients
 from .login.repository import PasswordLimiter
 from .login.service import Login
 from .metrics import AuthMetrics
+from .oidc.backchannel import BackChannelLogout
 from .oidc.keys import IdTokenKeys
 from .oidc.service import OpenIdProvider
 from .passwords import Passwords
@@ -33,8 +34,10 @@ from .tokens import SigningKeyRing, TokenHasher, TokenIssuer
 from .vault import VaultClient
 
 
-async def prepare(runtime: Runtime, ring: SigningKeyRing, id_token_keys: IdTokenKeys) -> PeerClient:
-    """``on_start``: build each service once; returns the vault's HTTP client, closed at the stop."""
+async def prepare(runtime: Runtime, ring: SigningKeyRing,
+                  id_token_keys: IdTokenKeys) -> tuple[PeerClient, BackChannelLogout]:
+    """``on_start``: build each service once; returns the vault's HTTP client and the back-channel logout job,
+    which hold connections closed at the stop."""
     settings = cast(AuthSettings, runtime.settings)
     vault_http = runtime.internal_auth.client("vault", settings.vault_url)
     vault = VaultClient(vault_http)
@@ -56,7 +59,7 @@ async def prepare(runtime: Runtime, ring: SigningKeyRing, id_token_keys: IdToken
         OpenIdProvider(settings, hasher, sessions, id_token_keys, TokenVerifier(
             issuer=settings.issuer, audience=issuer.userinfo_audience, jwks=ring.jwks())),
     )
-    return vault_http
+    return vault_http, BackChannelLogout(settings, id_token_keys, metrics.backchannel_logouts)
 
 
 LoginDep = Annotated[Login, provided(Login)]
@@ -116,6 +119,23 @@ async def get_signed_in(me: BearerDep, session: SessionDep, sessions: SessionsDe
 
 
 SignedInDep = Annotated[SignedIn, Depends(get_signed_in)]
+
+
+async def get_maybe_signed_in(verifier: VerifierDep, session: SessionDep, sessions: SessionsDep,
+                              authorization: Annotated[str | None, Header()] = None) -> SignedIn | None:
+    """The person, when the request comes with an access token of a live session; None otherwise, a token that
+    is not one included: for what anyone may ask, signed in or not (an app's logout request)."""
+    if bearer_token(authorization) is None:
+        return None
+    try:
+        me = await get_bearer(verifier, authorization)
+    except (Unauthorized, Forbidden):
+        return None
+    live = await sessions.find_live(session, me.session_id)
+    return me if live is not None and live["user_id"] == me.user_id else None
+
+
+MaybeSignedInDep = Annotated[SignedIn | None, Depends(get_maybe_signed_in)]
 
 
 async def require_admin(session: SessionDep, hasher: HasherDep,

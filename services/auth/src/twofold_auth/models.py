@@ -109,6 +109,25 @@ consents = sa.Table(
     sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
 )
 
+# Back-channel logout: one row per app session that ended, until its app took the logout token or was given up on
+# (oidc/backchannel.py). No foreign keys: the session and its user may be gone (an account deleted) before it is sent.
+logout_deliveries = sa.Table(
+    "logout_deliveries", metadata,
+    sa.Column("session_id", sa.Uuid, primary_key=True),  # the app's session: one delivery each
+    sa.Column("client_id", sa.String(64), nullable=False),
+    sa.Column("user_id", sa.Uuid, nullable=False),  # the token's sub
+    sa.Column("sid", sa.Uuid, nullable=False),  # the person's session: the token's sid, as in the ID token
+    sa.Column("uri", sa.Text, nullable=False),  # the client's backchannel_logout_uri when the session ended
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+    sa.Column("failures", sa.SmallInteger, nullable=False, server_default=sa.text("0")),  # attempts that failed
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+    sa.Column("last_error", sa.String(200), nullable=True),  # HTTP 500, TimeoutError...: never the token
+    sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("abandoned_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("logout_deliveries_due", "next_attempt_at",
+             postgresql_where=sa.text("delivered_at IS NULL AND abandoned_at IS NULL")),
+)
+
 second_factor_attempts = sa.Table(
     "second_factor_attempts", metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
@@ -142,6 +161,10 @@ api_clients = sa.Table(
     # OpenID Connect: where its authorization codes may go (exact match), and whether consent is skipped
     sa.Column("redirect_uris", ARRAY(sa.Text), nullable=False, server_default="{}"),
     sa.Column("first_party", sa.Boolean, nullable=False, server_default=sa.false()),
+    # OpenID Connect logout: where RP-initiated logout may send the browser back (exact match), and where the
+    # app hears that one of its sessions ended (back-channel logout)
+    sa.Column("post_logout_redirect_uris", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("backchannel_logout_uri", sa.Text, nullable=True),
     # HMAC key of the signatures on redirects to this app, derived from its secret, sealed (AES-GCM)
     sa.Column("redirect_key_sealed", sa.LargeBinary, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),

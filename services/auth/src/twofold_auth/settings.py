@@ -98,6 +98,9 @@ class AuthSettings(ServiceSettings):
     # ten minutes; apps exchange it at once)
     oidc_code_seconds: int = Field(default=60, ge=1, le=600)
 
+    # how often logout tokens due are sent to apps (back-channel logout): an app hears of a session's end this soon
+    backchannel_logout_interval_seconds: float = Field(default=1.0, gt=0)
+
     vault_url: str = "http://127.0.0.1:8003"
     cleanup_interval_seconds: float = 300.0
     # how long a new audit row waits to be chained (and is open to an undetected edit)

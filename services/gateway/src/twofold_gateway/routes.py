@@ -116,6 +116,8 @@ ROUTES = RouteTable([
     # the pages authorize an app for the signed-in person, and check a request before anyone signed in
     Route("POST", "/api/auth/oidc/authorize", AUTH, SESSION),
     Route("POST", "/api/auth/oidc/check", AUTH, OPEN, rate_limited=True),
+    # the pages check an app's logout request, for a person signed in or not (auth reads a token if one comes)
+    Route("POST", "/api/auth/oidc/logout", AUTH, OPEN, rate_limited=True),
     # auth: operators
     Route("GET", "/api/admin/audit", AUTH, ADMIN),
     Route("GET", "/api/admin/adoption", AUTH, ADMIN),
@@ -140,4 +142,9 @@ ROUTES = RouteTable([
     Route("POST", "/ui/{page:path}", WEB, PAGE),
     # the authorization endpoint apps send people to (OpenID Connect): the sign-in and consent pages
     Route("GET", "/oauth2/authorize", WEB, PAGE),
+    # RP-initiated logout, the discovery document's end_session_endpoint: a page, since it acts on the person's
+    # visit (an app may send the request by GET or POST; the person confirms with the page's own form)
+    Route("GET", "/oauth2/logout", WEB, PAGE),
+    Route("POST", "/oauth2/logout", WEB, PAGE),
+    Route("POST", "/oauth2/logout/confirm", WEB, PAGE),
 ])

@@ -1,5 +1,5 @@
 """The web service: pages for people, on the public address behind the gateway (``/``, ``/ui/...`` and OpenID
-Connect's ``/oauth2/authorize``)."""
+Connect's ``/oauth2/authorize`` and ``/oauth2/logout``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from twofold_common.runtime import Runtime, RuntimeDep, create_service_app, stop
 
 from .api import PublicApi
 from .page import FormExpired, Page, Redirect
-from .pages import account, authorize, enroll, recovery_codes, signin, signup
+from .pages import account, authorize, enroll, logout, recovery_codes, signin, signup
 from .settings import WebSettings
 from .visit import VisitCookie
 from .words import WORDS
@@ -59,7 +59,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     app = create_service_app(settings, title="twofold pages", on_start=start, on_stop=stop,
                              routes=list(own.routes),
                              routers=[signup.router, enroll.router, recovery_codes.router, signin.router,
-                                      account.router, authorize.router],
+                                      account.router, authorize.router, logout.router],
                              openapi_url=None, docs_url=None, redoc_url=None)
     app.mount("/ui/static", StaticFiles(packages=[("twofold_web", "static")]), name="static")
 

@@ -7,6 +7,7 @@ there from any other page, which is what makes enrollment impossible to skip by 
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import time
 from dataclasses import dataclass
@@ -117,6 +118,14 @@ class Page:
             self.visit.session = None
             raise Redirect("/ui/signin?ended=1")
         return answer
+
+    async def sign_out(self) -> None:
+        """End the visit's session at the API, which ends the apps' sessions of that sign-in too, then the visit
+        itself. Allowed from every step: an enrollment left unfinished is asked again at sign-in."""
+        if self.visit.session is not None:
+            with contextlib.suppress(Redirect):  # a session that already ended has nothing left to end
+                await self.signed_in("POST", "/api/auth/logout")
+        self.visit = Visit()
 
     def start_session(self, tokens: dict[str, Any]) -> Session:
         self.visit.session = Session(access_token=tokens["accessToken"], refresh_token=tokens["refreshToken"],

@@ -135,6 +135,17 @@ class Words:
     authorize_bad_redirect: str = ("This link would send you on to an address the app did not register, so it "
                                    "stops here. Go back to the app and tell its owner.")
     authorize_bad_request: str = "The app's request is not one this service accepts. Go back to the app and try again."
+    # an app signs the person out (RP-initiated logout)
+    logout_title: str = "Sign out of twofold?"
+    logout_lead: str = "An app asks to sign you out."
+    logout_app_lead: str = "{app} asks to sign you out."
+    logout_effect: str = ("You will be signed out of twofold in this browser, and of the apps you signed in to "
+                          "with it here.")
+    logout_stay: str = "Stay signed in"
+    signed_out_title: str = "You are signed out"
+    logout_refused_title: str = "This sign-out link is not valid"
+    logout_refused: str = ("The app sent a request this service cannot check, or an address it did not register. "
+                           "Nothing was changed: go back to the app.")
     # refusals
     unavailable: str = "The service is unavailable just now. Try again in a moment."
     failed: str = "That did not work. Try again."

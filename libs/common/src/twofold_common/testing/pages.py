@@ -11,7 +11,7 @@ from .people import PASSWORD, Person
 from .provider import Enrollment, SimpleTotp
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page
+    from playwright.async_api import Page, Route
 
 
 @dataclass
@@ -31,6 +31,18 @@ class Visitor:
 
     def at(self, path: str) -> bool:
         return self.page.url.split("?", 1)[0] == self.base_url + path
+
+    async def app_at(self, url: str) -> list[str]:
+        """An app's pages under ``url``, whose address resolves nowhere here: the browser is answered there
+        without the network, and the list returned fills with the URLs it arrived at."""
+        arrived: list[str] = []
+
+        async def answer(route: Route) -> None:
+            arrived.append(route.request.url)
+            await route.fulfill(status=200, body="app")
+
+        await self.page.route(url + "*", answer)
+        return arrived
 
     async def sign_up(self, password: str = PASSWORD) -> Person:
         email = f"person-{uuid.uuid4().hex[:10]}@example.com"

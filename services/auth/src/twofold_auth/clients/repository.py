@@ -13,11 +13,12 @@ from ..models import api_clients
 
 async def insert(session: AsyncSession, *, client_id: str, name: str, secret_hash: bytes, scopes: list[str],
                  callback_urls: list[str], seed_mode: bool, redirect_key_sealed: bytes, redirect_uris: list[str],
-                 first_party: bool) -> None:
+                 first_party: bool, post_logout_redirect_uris: list[str], backchannel_logout_uri: str | None) -> None:
     await session.execute(api_clients.insert().values(
         id=client_id, name=name, secret_hash=secret_hash, scopes=scopes, callback_urls=callback_urls,
         seed_mode=seed_mode, redirect_key_sealed=redirect_key_sealed, redirect_uris=redirect_uris,
-        first_party=first_party,
+        first_party=first_party, post_logout_redirect_uris=post_logout_redirect_uris,
+        backchannel_logout_uri=backchannel_logout_uri,
     ))
 
 

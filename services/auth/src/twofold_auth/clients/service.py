@@ -2,8 +2,9 @@
 
 An app that signs its users in with OpenID Connect is a client too: it has the ``openid`` scope and its own
 redirect URIs, kept apart from its callback URLs. A callback URL is where enrollment sends a person back,
-with a signature; a redirect URI is where an authorization code goes. Each list lets through only what it
-was registered for, and each is matched exactly.
+with a signature; a redirect URI is where an authorization code goes; a post-logout redirect URI is where
+RP-initiated logout sends the browser back. Each list lets through only what it was registered for, and each
+is matched exactly. Its back-channel logout URI is where it hears that one of its sessions ended.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class Client:
     seed_mode: bool
     redirect_uris: tuple[str, ...] = ()
     first_party: bool = False
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    backchannel_logout_uri: str | None = None
 
 
 def _check_url(url: str, *, production: bool, what: str = "callback URL", code: str = "invalid-callback-url") -> str:
@@ -47,7 +50,8 @@ def _check_url(url: str, *, production: bool, what: str = "callback URL", code: 
 
 async def create_client(session: AsyncSession, hasher: TokenHasher, *, name: str, callback_urls: list[str],
                         scopes: list[str], seed_mode: bool, production: bool, redirect_uris: list[str] | None = None,
-                        first_party: bool = False) -> tuple[Client, str]:
+                        first_party: bool = False, post_logout_redirect_uris: list[str] | None = None,
+                        backchannel_logout_uri: str | None = None) -> tuple[Client, str]:
     if not 1 <= len(name) <= 200 or any(ord(c) < 32 or ord(c) == 127 for c in name):
         # the name reaches authenticator apps as the issuer of its users' seeds
         raise Problem("A client's name has 1 to 200 characters, none of them control characters.",
@@ -60,6 +64,12 @@ async def create_client(session: AsyncSession, hasher: TokenHasher, *, name: str
                  for u in redirect_uris or ()]
     if "openid" in scopes and not redirects:
         raise Problem("An openid client needs at least one redirect URI.", code="invalid-redirect-uri")
+    post_logout = [_check_url(u, production=production, what="post-logout redirect URI",
+                              code="invalid-post-logout-redirect-uri") for u in post_logout_redirect_uris or ()]
+    backchannel = (_check_url(backchannel_logout_uri, production=production, what="back-channel logout URI",
+                              code="invalid-backchannel-logout-uri") if backchannel_logout_uri else None)
+    if (post_logout or backchannel) and "openid" not in scopes:
+        raise Problem("Logout URIs are for OpenID Connect: grant openid too.", code="invalid-scope")
     if set(scopes) & OPENID_SCOPES and "openid" not in scopes:
         raise Problem("The email scope is read through OpenID Connect: grant openid too.", code="invalid-scope")
     client_id = f"cl_{secrets.token_hex(8)}"
@@ -67,9 +77,10 @@ async def create_client(session: AsyncSession, hasher: TokenHasher, *, name: str
     await repository.insert(session, client_id=client_id, name=name, secret_hash=secret_hash,
                             scopes=sorted(set(scopes)), callback_urls=urls, seed_mode=seed_mode,
                             redirect_key_sealed=hasher.seal(redirect_key(secret), client_id),
-                            redirect_uris=redirects, first_party=first_party)
+                            redirect_uris=redirects, first_party=first_party, post_logout_redirect_uris=post_logout,
+                            backchannel_logout_uri=backchannel)
     return Client(client_id, name, tuple(sorted(set(scopes))), tuple(urls), seed_mode, tuple(redirects),
-                  first_party), secret
+                  first_party, tuple(post_logout), backchannel), secret
 
 
 async def list_clients(session: AsyncSession) -> list[Client]:
@@ -100,6 +111,8 @@ async def redirect_key_of(session: AsyncSession, hasher: TokenHasher, client_id:
 
 async def find_openid_client(session: AsyncSession, client_id: str) -> Client | None:
     """An enabled client that may use OpenID Connect, or None."""
+    if "\x00" in client_id:  # no id has one, and PostgreSQL refuses it in a query
+        return None
     row = await repository.find_enabled(session, client_id)
     client = _client(row) if row else None
     return client if client and "openid" in client.scopes else None
@@ -107,4 +120,5 @@ async def find_openid_client(session: AsyncSession, client_id: str) -> Client | 
 
 def _client(row: RowMapping) -> Client:
     return Client(row["id"], row["name"], tuple(row["scopes"]), tuple(row["callback_urls"]), row["seed_mode"],
-                  tuple(row["redirect_uris"]), row["first_party"])
+                  tuple(row["redirect_uris"]), row["first_party"], tuple(row["post_logout_redirect_uris"]),
+                  row["backchannel_logout_uri"])

@@ -18,6 +18,8 @@ Which library does what, and why:
   dependency only.
 
 The pieces: ``keys`` (the RSA ring), ``rules`` (the protocol's checks, pure), ``repository`` (authorization
-codes, consents), ``service`` (authorize with its consent rule, the signed-out check, token, userinfo),
-``endpoints`` (discovery, the pages' authorize and check APIs, the token and userinfo endpoints).
+codes, consents, logout deliveries), ``service`` (authorize with its consent rule, the signed-out check, token,
+userinfo, the check of an app's logout request), ``backchannel`` (logout tokens sent to apps when their
+sessions end), ``endpoints`` (discovery, the pages' authorize, check and logout APIs, the token and userinfo
+endpoints).
 """

@@ -1,4 +1,4 @@
-"""Discovery, the pages' authorization API, and the token and userinfo endpoints apps call.
+"""Discovery, the pages' authorization and logout APIs, and the token and userinfo endpoints apps call.
 
 The token and userinfo endpoints answer errors in OAuth's own JSON (RFC 6749 5.2, RFC 6750 3), which
 clients parse, not as problem+json. They are answers rather than exceptions, so the request's unit of work
@@ -13,9 +13,18 @@ from fastapi.responses import JSONResponse
 from twofold_common.errors import problem_responses
 from twofold_common.runtime import SessionDep
 
-from ..deps import CallerDep, OpenIdProviderDep, SignedInDep
+from ..deps import CallerDep, MaybeSignedInDep, OpenIdProviderDep, SignedInDep
 from .rules import FormBody, TokenError
-from .schemas import AuthorizationRequest, AuthorizeAnswer, OAuthError, ProviderMetadata, TokenResponse, UserInfo
+from .schemas import (
+    AuthorizationRequest,
+    AuthorizeAnswer,
+    LogoutAnswer,
+    LogoutRequest,
+    OAuthError,
+    ProviderMetadata,
+    TokenResponse,
+    UserInfo,
+)
 
 discovery_router = APIRouter(tags=["openid connect"])
 pages_router = APIRouter(prefix="/api/auth/oidc", tags=["openid connect"])
@@ -65,6 +74,19 @@ async def check(body: AuthorizationRequest, session: SessionDep, provider: OpenI
     then the pages call `/authorize`. Nothing is written: no code is issued without a signed-in person.
     """
     return await provider.check(session, body)
+@pages_router.post("/logout", responses=problem_responses(400, 422))
+async def logout(body: LogoutRequest, session: SessionDep, provider: OpenIdProviderDep, me: MaybeSignedInDep,
+                 caller: CallerDep) -> LogoutAnswer:
+    """For the pages: an app's RP-initiated logout request (its parameters, unchanged), checked before the
+    person is asked to confirm, and again with the person's access token (optional) once they did: the audit
+    log then says they signed out at that app's request.
+
+    A 400 (`invalid-logout-request`, `invalid-id-token-hint`, `unknown-client`,
+    `invalid-post-logout-redirect-uri`) is shown to the person, never redirected. On confirmation the pages
+    sign the person out (`POST /api/auth/logout`), which ends the apps' sessions of that sign-in too: each app
+    with a back-channel logout URI is sent a logout token.
+    """
+    return await provider.logout_request(session, body, me, caller)
 
 
 @router.post("/token", response_model=TokenResponse, responses=_oauth_responses(400, 401),

@@ -33,8 +33,20 @@ class IdTokenKeys:
     keys: dict[str, RSAPrivateKey]
     active_kid: str
 
-    def sign(self, claims: dict[str, Any]) -> str:
-        return jwt.encode(claims, self.keys[self.active_kid], algorithm=ALGORITHM, headers={"kid": self.active_kid})
+    def sign(self, claims: dict[str, Any], *, typ: str = "JWT") -> str:
+        return jwt.encode(claims, self.keys[self.active_kid], algorithm=ALGORITHM,
+                          headers={"kid": self.active_kid, "typ": typ})
+
+    def verify_id_token(self, token: str, *, issuer: str) -> dict[str, Any]:
+        """The claims of an ID token this ring signed for ``issuer``, expired or not (RP-Initiated Logout 2: an
+        ``id_token_hint`` may have expired). A logout token is no ID token (its ``typ`` tells them apart:
+        Back-Channel Logout 2.4). ``jwt.InvalidTokenError`` otherwise."""
+        header = jwt.get_unverified_header(token)
+        key = self.keys.get(str(header.get("kid")))
+        if key is None or header.get("typ") != "JWT":
+            raise jwt.InvalidTokenError("not an ID token of this ring")
+        return jwt.decode(token, key.public_key(), algorithms=[ALGORITHM], issuer=issuer,
+                          options={"verify_exp": False, "verify_aud": False, "require": ["iss", "sub", "aud"]})
 
     def jwks(self) -> list[dict[str, Any]]:
         """Every key of the ring, so ID tokens of the key before a rotation still verify."""

@@ -1,7 +1,8 @@
 """The protocol's rules, each a few lines citing the section it comes from; pure, no I/O.
 
 RFC 6749 is OAuth 2.0, RFC 7636 PKCE, RFC 9207 the ``iss`` of authorization responses, "Core" OpenID
-Connect Core 1.0.
+Connect Core 1.0, "RP-Initiated Logout" and "Back-Channel Logout" the OpenID Connect specifications of
+those names (1.0).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hmac
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 S256 = "S256"
@@ -22,6 +24,12 @@ _CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 # RFC 7636 4.1: 43 to 128 unreserved characters
 _VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 NONCE_MAX = 512  # Core 3.1.2.1 sets none; the column does
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"  # Back-Channel Logout 2.4
+# A logout token that did not reach its app is sent again 1 s later, then 2, 4... at most 5 minutes apart, for
+# an hour after the session ended: an app away longer has let its own session idle out by then.
+LOGOUT_RETRY_FIRST = timedelta(seconds=1)
+LOGOUT_RETRY_MAX = timedelta(minutes=5)
+LOGOUT_GIVE_UP = timedelta(hours=1)
 
 
 class AuthorizationError(Exception):
@@ -118,6 +126,29 @@ def redirect(redirect_uri: str, params: Mapping[str, str | None]) -> str:
     query = parse_qsl(parts.query, keep_blank_values=True)
     query += [(key, value) for key, value in params.items() if value is not None]
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def logout_client(audience: str | list[str] | None, client_id: str | None) -> str | None:
+    """The app a logout request comes from (RP-Initiated Logout 2): ``client_id``, which must be an audience of
+    the ``id_token_hint`` when both are given, or the hint's one audience; None when neither names one.
+    ``ValueError`` when they disagree, or when a hint for several apps comes without ``client_id``."""
+    audiences = [audience] if isinstance(audience, str) else audience
+    if client_id is not None:
+        if audiences is not None and client_id not in audiences:
+            raise ValueError("client_id is not the audience of id_token_hint.")
+        return client_id
+    if audiences is None:
+        return None
+    if len(audiences) != 1:
+        raise ValueError("id_token_hint names several clients: send client_id too.")
+    return audiences[0]
+
+
+def next_logout_attempt(*, ended_at: datetime, now: datetime, failures: int) -> datetime | None:
+    """When a logout token is sent again after its ``failures``-th failure, or None: given up."""
+    delay = min(LOGOUT_RETRY_FIRST * 2 ** min(failures - 1, 16), LOGOUT_RETRY_MAX)
+    retry_at = now + delay
+    return retry_at if retry_at <= ended_at + LOGOUT_GIVE_UP else None
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,26 @@ class AuthorizeAnswer(CamelModel):
     scopes: list[str] | None = Field(default=None, description="for consent: what the app asks for")
 
 
+class LogoutRequest(BaseModel):
+    """An RP-initiated logout request's parameters as the app sent them (RP-Initiated Logout 2), under their own
+    names; repeated ones are lists (and refused), others are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id_token_hint: Parameter = None
+    client_id: Parameter = None
+    post_logout_redirect_uri: Parameter = None
+    state: Parameter = None
+
+
+class LogoutAnswer(CamelModel):
+    """The request is sound: the pages ask the person to confirm, sign them out, then send them on."""
+
+    redirect_to: str | None = Field(description="the app's post_logout_redirect_uri with its state; null: the "
+                                                "request named none, the person stays here")
+    client_name: str | None = Field(description="the app the request comes from; null when it names none")
+
+
 class TokenResponse(BaseModel):
     """RFC 6749 5.1 with Core 3.1.3.3's id_token."""
 
@@ -81,7 +101,8 @@ class UserInfo(BaseModel):
 
 
 class ProviderMetadata(BaseModel):
-    """OpenID Connect Discovery 1.0, section 3 (and RFC 9207's authorization_response_iss_parameter_supported)."""
+    """OpenID Connect Discovery 1.0, section 3 (and RFC 9207's authorization_response_iss_parameter_supported, and
+the logout specifications' own)."""
 
     issuer: str
     authorization_endpoint: str
@@ -102,3 +123,6 @@ class ProviderMetadata(BaseModel):
     request_parameter_supported: bool
     request_uri_parameter_supported: bool
     authorization_response_iss_parameter_supported: bool
+    end_session_endpoint: str  # RP-Initiated Logout 2.1
+    backchannel_logout_supported: bool  # Back-Channel Logout 2.1
+    backchannel_logout_session_supported: bool

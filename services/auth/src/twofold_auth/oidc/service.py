@@ -1,4 +1,5 @@
-"""The OpenID Provider: the authorization step for the pages, the token endpoint, userinfo, discovery.
+"""The OpenID Provider: the authorization step for the pages, the token endpoint, userinfo, discovery, and the
+check of an app's logout request for the pages (RP-initiated logout; back-channel logout is ``backchannel``).
 
 An authorization code is bound to everything the authorization decided: the client, its redirect URI,
 the person and the session they authorized from (the ID token's ``sid``), the scopes, the nonce, the PKCE
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
+import jwt
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,6 +50,7 @@ from .rules import (
     TokenError,
     basic_credentials,
     code_challenge,
+    logout_client,
     max_age,
     nonce,
     prompts,
@@ -56,7 +59,15 @@ from .rules import (
     single,
     verifier_matches,
 )
-from .schemas import AuthorizationRequest, AuthorizeAnswer, ProviderMetadata, TokenResponse, UserInfo
+from .schemas import (
+    AuthorizationRequest,
+    AuthorizeAnswer,
+    LogoutAnswer,
+    LogoutRequest,
+    ProviderMetadata,
+    TokenResponse,
+    UserInfo,
+)
 
 BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="twofold"'}
 CLAIMS = ["iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "email",
@@ -118,6 +129,9 @@ class OpenIdProvider:
             request_parameter_supported=False,
             request_uri_parameter_supported=False,  # Discovery 3: it defaults to true, so it is said
             authorization_response_iss_parameter_supported=True,
+            end_session_endpoint=f"{issuer}/oauth2/logout",  # a page: it acts on the person's browser
+            backchannel_logout_supported=True,
+            backchannel_logout_session_supported=True,  # logout tokens carry sid, as ID tokens do
         )
 
     # -- the authorization step, for the pages (Core 3.1.2) --
@@ -190,9 +204,7 @@ class OpenIdProvider:
             redirect_uri = single("redirect_uri", request.redirect_uri)
         except AuthorizationError as exc:
             raise Problem(exc.description, code="invalid-authorization-request") from None
-        # no id has a NUL, and PostgreSQL refuses one in a query
-        client = await clients.find_openid_client(session, client_id) if client_id and "\x00" not in client_id \
-            else None
+        client = await clients.find_openid_client(session, client_id) if client_id else None
         if client is None:
             raise Problem("No app that signs in with this service has this client_id.", code="unknown-client")
         if redirect_uri not in client.redirect_uris:  # exact match (RFC 6749 3.1.2.3, Core 3.1.2.1)
@@ -222,6 +234,44 @@ class OpenIdProvider:
                 max_age=max_age(single("max_age", request.max_age)))
         except AuthorizationError as exc:
             return replace(unchecked, state=state).error(exc.error, exc.description)
+
+    # -- RP-initiated logout, for the pages (RP-Initiated Logout 2, 3) --
+
+    async def logout_request(self, session: AsyncSession, request: LogoutRequest, me: SignedIn | None,
+                             caller: Caller) -> LogoutAnswer:
+        """An app's logout request, checked before the pages ask the person to confirm it. ``id_token_hint``
+        must be an ID token we signed (expired is fine: the app's sign-in may be old); ``client_id`` must be its
+        audience; a ``post_logout_redirect_uri`` must be one the app registered, exactly. Each refusal is a
+        400 the pages show, never a redirect: an unchecked address would make the pages an open redirector."""
+        try:
+            hint = single("id_token_hint", request.id_token_hint)
+            asked_client = single("client_id", request.client_id)
+            uri = single("post_logout_redirect_uri", request.post_logout_redirect_uri)
+            state = single("state", request.state)
+        except AuthorizationError as exc:
+            raise Problem(exc.description, code="invalid-logout-request") from None
+        audience = None
+        if hint is not None:
+            try:
+                audience = self.keys.verify_id_token(hint, issuer=self.settings.issuer)["aud"]
+            except jwt.InvalidTokenError:
+                raise Problem("id_token_hint is not an ID token of this provider.",
+                              code="invalid-id-token-hint") from None
+        try:
+            client_id = logout_client(audience, asked_client)
+        except ValueError as exc:
+            raise Problem(str(exc), code="invalid-logout-request") from None
+        client = await clients.find_openid_client(session, client_id) if client_id else None
+        if client_id is not None and client is None:
+            raise Problem("No app that signs in with this service has this client_id.", code="unknown-client")
+        if uri is not None and (client is None or uri not in client.post_logout_redirect_uris):
+            raise Problem("The app did not register this post_logout_redirect_uri.",
+                          code="invalid-post-logout-redirect-uri")
+        if me is not None:  # the pages ask with the person's token once they confirmed
+            await record(session, action="oidc.logout", outcome="confirmed", user_id=me.user_id, caller=caller,
+                         details={"clientId": client_id})
+        return LogoutAnswer(redirect_to=redirect(uri, {"state": state}) if uri else None,
+                            client_name=client.name if client else None)
 
     # -- the token endpoint (RFC 6749 3.2, Core 3.1.3) --
 

@@ -102,14 +102,25 @@ async def touch_if_live(session: AsyncSession, *, session_id: uuid.UUID, user_id
     return live is not None
 
 
-async def revoke(session: AsyncSession, *, session_id: uuid.UUID, user_id: uuid.UUID, reason: str) -> bool:
-    revoked = await session.scalar(
-        sa.update(sessions)
-        .where(sessions.c.id == session_id, sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
-        .values(revoked_at=sa.func.now(), revoked_reason=reason)
-        .returning(sessions.c.id)
-    )
-    return revoked is not None
+@dataclass(frozen=True)
+class Revoked:
+    id: uuid.UUID
+    client_id: str | None  # an app's session: its client, and the person's session it was authorized from
+    parent_id: uuid.UUID | None
+
+
+async def revoke(session: AsyncSession, *, session_id: uuid.UUID, user_id: uuid.UUID,
+                 reason: str) -> list[Revoked]:
+    """End the session, if it was not ended yet, and with it the apps' sessions authorized from it; the sessions
+    ended now, the one asked for first (none when it had ended already)."""
+    ended = sa.update(sessions).where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)).values(
+        revoked_at=sa.func.now(), revoked_reason=reason).returning(sessions.c.id, sessions.c.client_id,
+                                                                   sessions.c.parent_id)
+    first = (await session.execute(ended.where(sessions.c.id == session_id))).first()
+    if first is None:
+        return []
+    children = (await session.execute(ended.where(sessions.c.parent_id == session_id))).all()
+    return [Revoked(**row._mapping) for row in (first, *children)]
 
 
 async def find_live(session: AsyncSession, session_id: uuid.UUID, *, now: datetime,

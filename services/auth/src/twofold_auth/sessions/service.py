@@ -157,11 +157,15 @@ class Sessions:
         return live_user
 
     async def revoke(self, session: AsyncSession, *, session_id: uuid.UUID, user_id: uuid.UUID, reason: str) -> bool:
-        if not await repository.revoke(session, session_id=session_id, user_id=user_id, reason=reason):
-            return False
-        await publish(session, SessionRevoked(user_id=user_id, session_id=session_id, reason=reason),
-                      source=EVENT_SOURCE)
-        return True
+        """End a session, and the apps' sessions authorized from it, for the same reason: no app keeps a person
+        signed in whose sign-in has ended. Each ended session is a ``session.revoked.v1`` (the gateway refuses its
+        access tokens; an app hears of its own by back-channel logout). False when it had ended already."""
+        ended = await repository.revoke(session, session_id=session_id, user_id=user_id, reason=reason)
+        for one in ended:
+            await publish(session, SessionRevoked(user_id=user_id, session_id=one.id, reason=reason,
+                                                  client_id=one.client_id, parent_session_id=one.parent_id),
+                          source=EVENT_SOURCE)
+        return bool(ended)
 
     async def revoke_all(self, session: AsyncSession, *, user_id: uuid.UUID, reason: str) -> int:
         live = await repository.unrevoked_ids(session, user_id)

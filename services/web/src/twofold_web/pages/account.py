@@ -3,14 +3,13 @@ session, new recovery codes, a new authenticator, deleting the account)."""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form
 from fastapi.responses import Response
 
-from ..page import WRONG_CODE, Page, PageDep, Redirect
+from ..page import WRONG_CODE, Page, PageDep
 from ..visit import Enrollment, Visit
 from ..words import WORDS
 
@@ -71,12 +70,8 @@ async def confirm(page: PageDep, action: str, csrf: Annotated[str, Form()] = "",
 
 @router.post("/ui/signout")
 async def signout(page: PageDep, csrf: Annotated[str, Form()] = "") -> Response:
-    """Allowed from every step: the visit ends (an enrollment left unfinished is asked again at sign-in)."""
     page.check_form(csrf)
-    if page.visit.session is not None:
-        with contextlib.suppress(Redirect):  # a session that already ended has nothing left to end
-            await page.signed_in("POST", "/api/auth/logout")
-    page.visit = Visit()
+    await page.sign_out()
     return page.redirect("/ui/signin?signed_out=1")
 
 
