@@ -23,6 +23,7 @@ const config = await client.discovery(issuer, process.env.CLIENT_ID, process.env
 const sessions = new Map()
 // the issuer's keys, fetched again when a token names one not seen yet (twofold rotates them)
 const jwks = jose.createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri))
+const backchannelLogoutEvent = 'http://schemas.openid.net/event/backchannel-logout'
 const logoutTokensTaken = new Set()  // their jti: one seen before is refused (a real app forgets them at exp)
 
 function sessionOf (request, response) {
@@ -42,6 +43,10 @@ function page (response, body, status = 200) {
   response.end(`<!doctype html><title>Example app</title>${body}`)
 }
 
+function endSession (session) {
+  for (const key of Object.keys(session)) delete session[key]
+}
+
 function redirect (response, location) {
   response.writeHead(303, { Location: location })
   response.end()
@@ -53,8 +58,8 @@ function homePage (request, response, session) {
     const back = new URL(request.url, appUrl).searchParams.get('state')
     const signedOut = back !== null && back === session.signingOut
     delete session.signingOut
-    return page(response, '<h1>Example app</h1>' + (signedOut ? '<p id="signed-out">You are signed out of twofold too.</p>' : '') +
-      '<a id="sign-in" href="/login">Sign in with twofold</a>')
+    const notice = signedOut ? '<p id="signed-out">You are signed out of twofold too.</p>' : ''
+    return page(response, `<h1>Example app</h1>${notice}<a id="sign-in" href="/login">Sign in with twofold</a>`)
   }
   page(response, `<h1>Signed in</h1>
     <h2>ID token</h2><div id="id-token">${json(session.claims)}</div>
@@ -106,7 +111,7 @@ async function refresh (response, session) {
 // Signs out here, then at twofold (RP-Initiated Logout): twofold asks the person and links back home.
 function logout (response, session) {
   const idToken = session.tokens?.id_token
-  for (const key of Object.keys(session)) delete session[key]
+  endSession(session)
   if (!idToken) return redirect(response, '/')
   session.signingOut = client.randomState()
   redirect(response, client.buildEndSessionUrl(config, {
@@ -129,11 +134,11 @@ async function backchannelLogout (request, response) {
       clockTolerance: 60
     })
     const events = payload.events
-    if (typeof events !== 'object' || events === null || !('http://schemas.openid.net/event/backchannel-logout' in events) ||
-        'nonce' in payload || logoutTokensTaken.has(payload.jti)) throw new Error('not a logout token, or one taken before')
+    if (typeof events !== 'object' || events === null || !(backchannelLogoutEvent in events) || 'nonce' in payload ||
+        logoutTokensTaken.has(payload.jti)) throw new Error('not a logout token, or one taken before')
     logoutTokensTaken.add(payload.jti)
     for (const session of sessions.values()) {
-      if (session.claims?.sid === payload.sid) for (const key of Object.keys(session)) delete session[key]
+      if (session.claims?.sid === payload.sid) endSession(session)
     }
   } catch (error) {
     response.writeHead(400, { 'Content-Type': 'application/json' })
