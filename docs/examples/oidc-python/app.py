@@ -65,9 +65,8 @@ async def home(request: Request, session: dict) -> Response:
     if "token" not in session:
         back = request.query_params.get("state")  # back from twofold's sign-out page, which this app sent
         signed_out = back is not None and back == session.pop("signing_out", None)
-        return page('<h1>Example app</h1>' + ('<p id="signed-out">You are signed out of twofold too.</p>'
-                                              if signed_out else "")
-                    + '<a id="sign-in" href="/login">Sign in with twofold</a>')
+        notice = '<p id="signed-out">You are signed out of twofold too.</p>' if signed_out else ""
+        return page(f'<h1>Example app</h1>{notice}<a id="sign-in" href="/login">Sign in with twofold</a>')
     return page(f"""<h1>Signed in</h1>
         <h2>ID token</h2><div id="id-token">{shown(session["claims"])}</div>
         <h2>Userinfo</h2><div id="userinfo">{shown(session["userinfo"])}</div>
