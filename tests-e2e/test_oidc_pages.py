@@ -1,10 +1,12 @@
 """OpenID Connect in a real browser: apps send people to our pages (``/oauth2/authorize``) and get them back.
 
 The documented example apps (docs/examples/oidc-python with Authlib, docs/examples/oidc-node with openid-client)
-run as real processes, registered with the example's own callback as redirect URI: the browser goes from the
-app to our pages and lands on the app, which exchanges the code, checks the ID token against our JWKS and
-shows its claims. The other tests play an app by its callback alone, a small server that notes what it heard
-(Playwright's routes are not asked about the redirects that lead there).
+run as real processes, registered with the example's own callback as redirect URI, and its back-channel and
+post-logout URIs: the browser goes from the app to our pages and lands on the app, which exchanges the code,
+checks the ID token against our JWKS and shows its claims; the person's session ends here and the app hears
+it by back-channel logout; the app's Sign out signs the person out here too (RP-initiated logout). The other
+tests play an app by its callback alone, a small server that notes what it heard (Playwright's routes are not
+asked about the redirects that lead there).
 """
 
 from __future__ import annotations
@@ -91,7 +93,9 @@ def claims_shown(text: str | None) -> dict:
 async def test_an_example_app_signs_a_person_in_through_the_pages_and_its_id_token_says_otp(
         system, visitor: Visitor, example_app, language: str) -> None:
     app_url = f"http://localhost:{free_port()}"  # another site than the gateway's 127.0.0.1, as an app is
-    registered = asyncio.ensure_future(register(system, f"{app_url}/callback", "--first-party"))
+    registered = asyncio.ensure_future(register(system, f"{app_url}/callback", "--first-party",
+                                                "--backchannel-logout-uri", f"{app_url}/backchannel-logout",
+                                                "--post-logout-redirect-uri", f"{app_url}/"))
     person = await enrolled_person(system) if language == "python" else None
     client = await registered
     await example_app(language, client, app_url, issuer=system.gateway.url)
@@ -108,14 +112,8 @@ async def test_an_example_app_signs_a_person_in_through_the_pages_and_its_id_tok
         await visitor.enroll_with_an_app(person)
         assert visitor.at("/ui/signin")
         await system.heard_enrollment(person)
-        await page.fill("#email", person.email)
-    else:
-        assert person is not None
-        await page.fill("#email", person.email)
-    await page.fill("#password", person.password)
-    await visitor.follow('form[action="/ui/signin"] button')
-    assert visitor.at("/ui/signin/code")
-    await visitor.enter_code(await person.code())  # on to the app, which got the code and exchanged it
+    assert person is not None
+    await sign_in_on_the_page(visitor, person)  # on to the app, which got the code and exchanged it
 
     assert page.url == f"{app_url}/", page.url
     claims = claims_shown(await page.text_content("#id-token"))
@@ -131,8 +129,57 @@ async def test_an_example_app_signs_a_person_in_through_the_pages_and_its_id_tok
     assert (again["sub"], again["sid"], again["auth_time"]) == (claims["sub"], claims["sid"], claims["auth_time"])
     assert "nonce" not in again and claims["nonce"]
 
+    async with httpx.AsyncClient() as http:  # the app refuses what is not a logout token of ours
+        refused = await http.post(f"{app_url}/backchannel-logout", data={"logout_token": "not.a.token"})
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_request", refused.text
+
+    # the person ends that sign-in from their account page: the app hears it by back-channel logout
+    await visitor.open("/ui/account")
+    sid = claims["sid"]
+    await visitor.follow(f'#session-list li[data-session="{sid}"] a')
+    await visitor.enter_code(await person.code())
+    assert visitor.at("/ui/signin")
+    await eventually(lambda: signed_out_of(page, app_url), timeout=15)
+    assert await logout_tokens_taken(app_url) == 1
+
+    # signed in again, the app's Sign out is RP-initiated logout: the person confirms here and comes back
+    await visitor.follow("#sign-in")
+    await sign_in_on_the_page(visitor, person)
+    assert page.url == f"{app_url}/" and await page.locator("#sign-out").count() == 1
     await visitor.follow("#sign-out")
+    assert visitor.at("/oauth2/logout") and await page.text_content("h1") == WORDS.logout_title
+    await visitor.follow('form[action="/oauth2/logout/confirm"] button')
+    assert await page.text_content("h1") == WORDS.signed_out_title
+    await visitor.follow("#continue")
+    assert page.url.startswith(f"{app_url}/?state=") and await page.locator("#signed-out").count() == 1
     assert await page.locator("#sign-in").count() == 1
+    await visitor.open("/ui/account")
+    assert visitor.at("/ui/signin")  # signed out here too
+
+    async def told_of_both() -> bool:  # that sign-in ended too: its logout token came and was taken
+        return await logout_tokens_taken(app_url) == 2
+    await eventually(told_of_both, timeout=15)
+
+
+async def sign_in_on_the_page(visitor: Visitor, person: Person) -> None:
+    await visitor.page.fill("#email", person.email)
+    await visitor.page.fill("#password", person.password)
+    await visitor.follow('form[action="/ui/signin"] button')
+    assert visitor.at("/ui/signin/code")
+    await visitor.enter_code(await person.code())
+
+
+async def signed_out_of(page, app_url: str) -> bool:
+    await page.goto(app_url)
+    return await page.locator("#sign-in").count() == 1
+
+
+async def logout_tokens_taken(app_url: str) -> int:
+    """How many logout tokens the example app validated and took (it says so at its back-channel endpoint)."""
+    async with httpx.AsyncClient() as http:
+        answer = await http.get(f"{app_url}/backchannel-logout")
+    assert answer.status_code == 200, answer.text
+    return answer.json()["accepted"]
 
 
 def authorization(client: dict, redirect_uri: str, /, **params: str) -> tuple[str, str]:

@@ -3,14 +3,17 @@
 //   TWOFOLD_ISSUER=http://127.0.0.1:8000 CLIENT_ID=cl_... CLIENT_SECRET=sk_... node app.mjs
 //
 // APP_URL (default http://localhost:3000) is where this app is reached; its /callback is the redirect URI
-// registered for it. Sessions live in this process's memory, keyed by a cookie; tokens never reach the browser.
+// registered for it, its home page the post-logout redirect URI and its /backchannel-logout the back-channel
+// logout URI. Sessions live in this process's memory, keyed by a cookie; tokens never reach the browser.
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
+import * as jose from 'jose'
 import * as client from 'openid-client'
 
 const issuer = new URL(process.env.TWOFOLD_ISSUER ?? 'http://127.0.0.1:8000')
 const appUrl = new URL(process.env.APP_URL ?? 'http://localhost:3000')
 const redirectUri = new URL('/callback', appUrl).href
+const home = new URL('/', appUrl).href  // where twofold sends the person back after signing them out
 
 // Plain http is for a development issuer only; the ID token's signature is checked against the issuer's JWKS.
 const execute = [client.enableNonRepudiationChecks]
@@ -18,6 +21,10 @@ if (issuer.protocol === 'http:') execute.push(client.allowInsecureRequests)
 const config = await client.discovery(issuer, process.env.CLIENT_ID, process.env.CLIENT_SECRET, undefined, { execute })
 
 const sessions = new Map()
+// the issuer's keys, fetched again when a token names one not seen yet (twofold rotates them)
+const jwks = jose.createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri))
+const backchannelLogoutEvent = 'http://schemas.openid.net/event/backchannel-logout'
+const logoutTokensTaken = new Set()  // their jti: one seen before is refused (a real app forgets them at exp)
 
 function sessionOf (request, response) {
   const id = /(?:^|;\s*)example_session=([\w-]+)/.exec(request.headers.cookie ?? '')?.[1]
@@ -36,13 +43,24 @@ function page (response, body, status = 200) {
   response.end(`<!doctype html><title>Example app</title>${body}`)
 }
 
+function endSession (session) {
+  for (const key of Object.keys(session)) delete session[key]
+}
+
 function redirect (response, location) {
   response.writeHead(303, { Location: location })
   response.end()
 }
 
-function home (response, session) {
-  if (!session.tokens) return page(response, '<h1>Example app</h1><a id="sign-in" href="/login">Sign in with twofold</a>')
+function homePage (request, response, session) {
+  if (!session.tokens) {
+    // back from twofold's sign-out page, which this app sent the person to
+    const back = new URL(request.url, appUrl).searchParams.get('state')
+    const signedOut = back !== null && back === session.signingOut
+    delete session.signingOut
+    const notice = signedOut ? '<p id="signed-out">You are signed out of twofold too.</p>' : ''
+    return page(response, `<h1>Example app</h1>${notice}<a id="sign-in" href="/login">Sign in with twofold</a>`)
+  }
   page(response, `<h1>Signed in</h1>
     <h2>ID token</h2><div id="id-token">${json(session.claims)}</div>
     <h2>Userinfo</h2><div id="userinfo">${json(session.userinfo)}</div>
@@ -90,18 +108,60 @@ async function refresh (response, session) {
   redirect(response, '/')
 }
 
-const server = createServer(async (request, response) => {
-  const session = sessionOf(request, response)
-  const route = `${request.method} ${new URL(request.url, appUrl).pathname}`
+// Signs out here, then at twofold (RP-Initiated Logout): twofold asks the person and links back home.
+function logout (response, session) {
+  const idToken = session.tokens?.id_token
+  endSession(session)
+  if (!idToken) return redirect(response, '/')
+  session.signingOut = client.randomState()
+  redirect(response, client.buildEndSessionUrl(config, {
+    id_token_hint: idToken, post_logout_redirect_uri: home, state: session.signingOut
+  }).href)
+}
+
+// twofold says a sign-in ended (Back-Channel Logout 1.0): the logout token is checked as its section 2.6 says,
+// then every session of this app from that sign-in (the ID token's sid) ends.
+async function backchannelLogout (request, response) {
+  let body = ''
+  for await (const chunk of request) body += chunk
   try {
-    if (route === 'GET /') return home(response, session)
+    const { payload } = await jose.jwtVerify(new URLSearchParams(body).get('logout_token') ?? '', jwks, {
+      algorithms: ['RS256'],
+      typ: 'logout+jwt',
+      issuer: config.serverMetadata().issuer,
+      audience: config.clientMetadata().client_id,
+      requiredClaims: ['iat', 'exp', 'jti', 'sid', 'events'],
+      clockTolerance: 60
+    })
+    const events = payload.events
+    if (typeof events !== 'object' || events === null || !(backchannelLogoutEvent in events) || 'nonce' in payload ||
+        logoutTokensTaken.has(payload.jti)) throw new Error('not a logout token, or one taken before')
+    logoutTokensTaken.add(payload.jti)
+    for (const session of sessions.values()) {
+      if (session.claims?.sid === payload.sid) endSession(session)
+    }
+  } catch (error) {
+    response.writeHead(400, { 'Content-Type': 'application/json' })
+    return response.end(JSON.stringify({ error: 'invalid_request', error_description: error.message }))
+  }
+  response.writeHead(200)
+  response.end()
+}
+
+const server = createServer(async (request, response) => {
+  const route = `${request.method} ${new URL(request.url, appUrl).pathname}`
+  if (route === 'POST /backchannel-logout') return await backchannelLogout(request, response)  // twofold's, no session
+  if (route === 'GET /backchannel-logout') {  // how many logout tokens were taken (the tests read it)
+    response.writeHead(200, { 'Content-Type': 'application/json' })
+    return response.end(JSON.stringify({ accepted: logoutTokensTaken.size }))
+  }
+  const session = sessionOf(request, response)
+  try {
+    if (route === 'GET /') return homePage(request, response, session)
     if (route === 'GET /login') return await login(response, session)
     if (route === 'GET /callback') return await callback(request, response, session)
     if (route === 'POST /refresh') return await refresh(response, session)
-    if (route === 'POST /logout') {
-      for (const key of Object.keys(session)) delete session[key]  // this app's session only
-      return redirect(response, '/')
-    }
+    if (route === 'POST /logout') return logout(response, session)
     page(response, 'Not found', 404)
   } catch (error) {
     page(response, `<p id="error">${escape(error.error ?? error.message)}</p>`, 502)
