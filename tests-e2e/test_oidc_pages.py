@@ -90,7 +90,7 @@ def claims_shown(text: str | None) -> dict:
 
 
 @pytest.mark.parametrize("language", ["python", "node"])
-async def test_an_example_app_signs_a_person_in_through_the_pages_and_its_id_token_says_otp(
+async def test_an_example_app_signs_a_person_in_with_otp_refreshes_and_is_logged_out_by_twofold(
         system, visitor: Visitor, example_app, language: str) -> None:
     app_url = f"http://localhost:{free_port()}"  # another site than the gateway's 127.0.0.1, as an app is
     registered = asyncio.ensure_future(register(system, f"{app_url}/callback", "--first-party",
