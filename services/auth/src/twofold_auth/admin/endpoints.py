@@ -6,8 +6,9 @@ admin client as the operator. The command line does the same through ``admin.ser
 
 import uuid
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Response
 
 from twofold_common.errors import problem_responses
 from twofold_common.runtime import SessionDep
@@ -27,6 +28,7 @@ from .schemas import (
 from .service import Operator
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
+ClientId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
 def _operator(admin: str, reason: str | None) -> Operator:
@@ -64,19 +66,19 @@ async def list_clients(session: SessionDep, admin: AdminDep) -> list[ClientState
 
 
 @router.post("/clients/{client_id}/disable", responses=problem_responses(401, 403, 404, 422))
-async def disable_client(client_id: str, session: SessionDep, ops: AdminServiceDep, admin: AdminDep,
+async def disable_client(client_id: ClientId, session: SessionDep, ops: AdminServiceDep, admin: AdminDep,
                          body: Reason | None = None) -> ClientChanged:
     return await ops.set_client_enabled(session, client_id, False, _operator(admin, body.reason if body else None))
 
 
 @router.post("/clients/{client_id}/enable", responses=problem_responses(401, 403, 404, 422))
-async def enable_client(client_id: str, session: SessionDep, ops: AdminServiceDep, admin: AdminDep,
+async def enable_client(client_id: ClientId, session: SessionDep, ops: AdminServiceDep, admin: AdminDep,
                         body: Reason | None = None) -> ClientChanged:
     return await ops.set_client_enabled(session, client_id, True, _operator(admin, body.reason if body else None))
 
 
 @router.post("/clients/{client_id}/rotate-secret", responses=problem_responses(401, 403, 404, 422))
-async def rotate_client_secret(client_id: str, body: Rotation, session: SessionDep, ops: AdminServiceDep,
+async def rotate_client_secret(client_id: ClientId, body: Rotation, session: SessionDep, ops: AdminServiceDep,
                                admin: AdminDep) -> RotatedSecret:
     """A new secret, shown once in this answer; the current one keeps working for ``overlapSeconds``."""
     return await ops.rotate_client_secret(session, client_id, timedelta(seconds=body.overlap_seconds),

@@ -6,15 +6,20 @@ from pydantic import Field
 from ..sessions.schemas import CamelModel
 
 # What an operator writes down as the reason of an action: kept in the audit, never a secret
-REASON = Field(default=None, max_length=500, description="why, in the operator's words (kept in the audit)")
+REASON = Field(default=None, max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$",
+               description="why, in the operator's words (kept in the audit)")
 
 
 class Reason(CamelModel):
     reason: str | None = REASON
 
 
+# no control character (PostgreSQL refuses a NUL in a query)
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+
+
 class UserLookup(CamelModel):
-    email: str = Field(min_length=3, max_length=320)
+    email: str = Field(min_length=3, max_length=320, pattern=PRINTABLE)
     reason: str | None = REASON
 
 

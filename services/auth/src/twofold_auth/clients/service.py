@@ -102,7 +102,7 @@ async def authenticate(session: AsyncSession, hasher: TokenHasher, client_id: st
     row = await repository.find_enabled(session, client_id)
     given = hasher.hash(secret)
     current = hmac.compare_digest(row["secret_hash"] if row else bytes(32), given)
-    previous = hmac.compare_digest(row["previous_secret_hash"] or bytes(32) if row else bytes(32), given)
+    previous = hmac.compare_digest((row["previous_secret_hash"] or bytes(32)) if row else bytes(32), given)
     overlapping = row is not None and row["previous_secret_expires_at"] is not None \
         and row["previous_secret_expires_at"] > datetime.now(UTC)
     if row is None or not (current or previous and overlapping):
