@@ -35,7 +35,10 @@ print(json.dumps({"code": code, "imported": imported}), file=sys.stderr)
 WITH_DATABASE = {"serve": [], "migrate": [], "revision": ["--message"]}
 SERVICES = {
     "twofold_auth": {**WITH_DATABASE, "create-client": ["--name", "--callback-url", "--scope", "--seed-mode"],
-                     "list-clients": [], "verify-audit": []},
+                     "list-clients": [], "verify-audit": [], "find-user": ["--email", "--operator", "--reason"],
+                     "unlock-user": ["--email", "--user-id"], "reset-2fa": ["--email", "--user-id"],
+                     "revoke-sessions": ["--email", "--user-id"], "disable-client": ["--client-id"],
+                     "enable-client": ["--client-id"], "rotate-client-secret": ["--client-id", "--overlap"]},
     "twofold_registration": WITH_DATABASE,
     "twofold_vault": {**WITH_DATABASE, "rotate-keys": ["--batch-size"]},
     "twofold_gateway": {"serve": [], "migrate": []},

@@ -135,10 +135,11 @@ class TwoFactorEnabled(UserEvent):
 
 
 class TwoFactorReset(UserEvent):
-    """The account's authenticators were reset: the vault revokes its seeds, and it enrolls again."""
+    """An operator reset the account's 2FA: the vault revokes its seeds and recovery codes, registration ends its
+    pending enrollments (each only what is older than the event), and the account enrolls again."""
 
     type = "user.2fa_reset.v1"
-    consumed_by = ("vault",)
+    consumed_by = ("registration", "vault")
 
 
 class SessionRevoked(UserEvent):

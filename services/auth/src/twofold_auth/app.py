@@ -6,6 +6,7 @@ from twofold_common.runtime import Runtime, create_service_app
 from . import deps
 from .accounts import endpoints as accounts
 from .accounts.service import on_registration_completed
+from .admin import endpoints as admin
 from .audit import endpoints as audit
 from .audit.service import seal
 from .cleanup import delete_expired
@@ -47,8 +48,8 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         settings,
         title="twofold auth",
         routers=[accounts.router, audit.router, login.router, login.apps_router, sessions.router,
-                 accounts.admin_router, audit.admin_router, clients.router, jwks_router, oidc.discovery_router,
-                 oidc.pages_router, oidc.router],
+                 accounts.admin_router, audit.admin_router, admin.router, clients.router, jwks_router,
+                 oidc.discovery_router, oidc.pages_router, oidc.router],
         handlers={RegistrationCompleted: on_registration_completed, SessionRevoked: on_session_revoked},
         publishes=publishes,
         on_start=start,

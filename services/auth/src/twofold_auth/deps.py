@@ -17,6 +17,7 @@ from twofold_common.peer import PeerClient
 from twofold_common.runtime import Runtime, RuntimeDep, SessionDep, provided
 
 from .accounts.service import Accounts
+from .admin.service import Admin
 from .audit.service import Caller
 from .clients import service as clients
 from .login.repository import PasswordLimiter
@@ -56,6 +57,7 @@ async def prepare(runtime: Runtime, ring: SigningKeyRing,
         Login(runtime.database, settings, passwords, PasswordLimiter(settings), issuer, hasher, check, sessions,
               metrics),
         Accounts(settings, passwords, issuer, vault, check, sessions, metrics),
+        Admin(sessions, AttemptLimiter(settings), hasher),
         OpenIdProvider(settings, hasher, sessions, id_token_keys, TokenVerifier(
             issuer=settings.issuer, audience=issuer.userinfo_audience, jwks=ring.jwks())),
     )
@@ -64,6 +66,7 @@ async def prepare(runtime: Runtime, ring: SigningKeyRing,
 
 LoginDep = Annotated[Login, provided(Login)]
 AccountsDep = Annotated[Accounts, provided(Accounts)]
+AdminServiceDep = Annotated[Admin, provided(Admin)]
 SessionsDep = Annotated[Sessions, provided(Sessions)]
 SecondFactorDep = Annotated[SecondFactorCheck, provided(SecondFactorCheck)]
 HasherDep = Annotated[TokenHasher, provided(TokenHasher)]

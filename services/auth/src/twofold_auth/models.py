@@ -169,6 +169,12 @@ api_clients = sa.Table(
     sa.Column("redirect_key_sealed", sa.LargeBinary, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
     sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True),
+    # A rotated secret keeps working until ``previous_secret_expires_at`` (the overlap), and redirects stay signed
+    # with its key until then: the app moves to the new secret in its own time (clients/service.py)
+    sa.Column("previous_secret_hash", sa.LargeBinary(32), nullable=True),
+    sa.Column("previous_redirect_key_sealed", sa.LargeBinary, nullable=True),
+    sa.Column("previous_secret_expires_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("secret_rotated_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 audit_log = sa.Table(

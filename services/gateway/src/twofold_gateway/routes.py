@@ -121,7 +121,14 @@ ROUTES = RouteTable([
     # auth: operators
     Route("GET", "/api/admin/audit", AUTH, ADMIN),
     Route("GET", "/api/admin/adoption", AUTH, ADMIN),
+    Route("POST", "/api/admin/users/find", AUTH, ADMIN),
     Route("POST", "/api/admin/users/{user_id}/unlock", AUTH, ADMIN),
+    Route("POST", "/api/admin/users/{user_id}/reset-2fa", AUTH, ADMIN),
+    Route("POST", "/api/admin/users/{user_id}/revoke-sessions", AUTH, ADMIN),
+    Route("GET", "/api/admin/clients", AUTH, ADMIN),
+    Route("POST", "/api/admin/clients/{client_id}/disable", AUTH, ADMIN),
+    Route("POST", "/api/admin/clients/{client_id}/enable", AUTH, ADMIN),
+    Route("POST", "/api/admin/clients/{client_id}/rotate-secret", AUTH, ADMIN),
     # auth: third-party apps
     Route("POST", "/api/v1/verify", AUTH, APP, scope="verify"),
     # registration: enrollment, by a person or for an app's user

@@ -1,6 +1,6 @@
 from fastapi import FastAPI
 
-from twofold_common.events import REGISTRATION_TOPIC, Event, UserDeleted
+from twofold_common.events import REGISTRATION_TOPIC, Event, TwoFactorReset, UserDeleted
 from twofold_common.runtime import Runtime, create_service_app
 
 from . import deps
@@ -8,7 +8,7 @@ from .callback import endpoints as callback
 from .callback.repository import delete_expired as delete_expired_pickups
 from .settings import RegistrationSettings
 from .tokens import endpoints as tokens
-from .tokens.service import expire_overdue, on_user_deleted
+from .tokens.service import expire_overdue, on_two_factor_reset, on_user_deleted
 
 
 def create_app(settings: RegistrationSettings | None = None) -> FastAPI:
@@ -27,7 +27,7 @@ def create_app(settings: RegistrationSettings | None = None) -> FastAPI:
         settings,
         title="twofold registration",
         routers=[tokens.router, tokens.apps_router, callback.apps_router, callback.router],
-        handlers={UserDeleted: on_user_deleted},
+        handlers={UserDeleted: on_user_deleted, TwoFactorReset: on_two_factor_reset},
         publishes=[cls for cls in Event.registry.values() if cls.topic == REGISTRATION_TOPIC],
         on_start=start,
         on_stop=stop,

@@ -14,10 +14,12 @@ import logging
 import sys
 import uuid
 from argparse import Namespace
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
 from twofold_common.db import Database
+from twofold_common.progress import Progress
 from twofold_common.settings import ServiceSettings
 
 from .crypto import CiphertextRejected, KeyRing, UnknownKey
@@ -34,7 +36,9 @@ class RotationReport:
     remaining: int = 0  # still under another key after the run (unreadable or locked by a request)
 
 
-async def rotate_keys(db: Database, ring: KeyRing, *, batch_size: int = 500) -> RotationReport:
+async def rotate_keys(db: Database, ring: KeyRing, *, batch_size: int = 500,
+                      progress: Callable[[int], None] | None = None) -> RotationReport:
+    """``progress`` is told of each batch's rows done (the command's progress on stderr)."""
     report = RotationReport()
     after: uuid.UUID | None = None
     while True:
@@ -55,6 +59,8 @@ async def rotate_keys(db: Database, ring: KeyRing, *, batch_size: int = 500) -> 
                 await repository.reseal(session, seed.id, ring.seal(seed.id, secret))
                 report.rotated += 1
             after = batch[-1].id
+        if progress is not None:
+            progress(len(batch))
         log.info("key rotation progress", extra={"rotated": report.rotated, "active_key_id": ring.active_id})
     async with db.transaction() as session:
         report.remaining = await repository.count_sealed_under_other_keys(session, ring.active_id)
@@ -74,7 +80,11 @@ def rotate_keys_command(settings: ServiceSettings, options: Namespace) -> None:
 
 async def _run(settings: VaultSettings, batch_size: int) -> RotationReport:
     db = Database(settings.require_database_url(), pool_size=1)
+    ring = settings.key_ring()
     try:
-        return await rotate_keys(db, settings.key_ring(), batch_size=batch_size)
+        async with db.transaction() as session:
+            total = await repository.count_sealed_under_other_keys(session, ring.active_id)
+        with Progress("rotate-keys", total, unit="seeds") as progress:
+            return await rotate_keys(db, ring, batch_size=batch_size, progress=progress.advance)
     finally:
         await db.dispose()

@@ -10,7 +10,7 @@ import uuid
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from twofold_common.events import AUTH_TOPIC, VAULT_TOPIC, TwoFactorReset, UserDeleted
+from twofold_common.events import AUTH_TOPIC, VAULT_TOPIC, CloudEvent, TwoFactorReset, UserDeleted
 from twofold_common.testing.topics import events_in
 from twofold_common.testing.waiting import eventually
 
@@ -78,8 +78,8 @@ async def publish_to_auth_topic(bootstrap: str, *events) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
-        for event in events:
-            envelope = event.envelope("/auth")
+        for event in events:  # an event, or an envelope made earlier
+            envelope = event if isinstance(event, CloudEvent) else event.envelope("/auth")
             await producer.send_and_wait(AUTH_TOPIC, value=envelope.model_dump_json().encode(),
                                          key=envelope.subject.encode())
     finally:
@@ -104,24 +104,33 @@ async def test_a_user_deleted_event_shreds_the_user(vault, infra) -> None:
     assert "handled" in [row["outcome"] for row in handled]
 
 
-async def test_a_two_factor_reset_event_revokes_every_seed_of_the_user(vault, infra) -> None:
+async def test_a_two_factor_reset_event_revokes_every_seed_and_recovery_code_of_the_user(vault, infra) -> None:
     user_id = uuid.uuid4()
     first = await vault.enroll(str(user_id))
-    await vault.enroll(str(user_id))
-    await publish_to_auth_topic(infra.kafka_bootstrap, TwoFactorReset(user_id=user_id))
+    second = await vault.enroll(str(user_id))
+    await recovery_codes(vault, str(user_id))
+    reset = TwoFactorReset(user_id=user_id).envelope("/auth")
+    # enrolled after the reset was made, before the vault hears of it: the person enrolling anew
+    late = await vault.enroll(str(user_id))
+    await publish_to_auth_topic(infra.kafka_bootstrap, reset)
 
     async def revoked() -> list:
-        rows = await vault.sql("SELECT status, revoke_reason, ciphertext FROM seeds WHERE subject = $1", str(user_id))
+        rows = await vault.sql("SELECT id, status, revoke_reason, ciphertext FROM seeds WHERE subject = $1 "
+                               "AND id <> $2::uuid", str(user_id), late.seed_id)
         return rows if all(row["status"] == "revoked" for row in rows) else []
 
     rows = await eventually(revoked, timeout=60)
+    assert {str(r["id"]) for r in rows} == {first.seed_id, second.seed_id}
     assert [(r["revoke_reason"], r["ciphertext"]) for r in rows] == [("reset", None), ("reset", None)]
+    assert await vault.sql("SELECT id FROM recovery_codes WHERE subject = $1", str(user_id)) == []
+    [kept] = await vault.sql("SELECT status FROM seeds WHERE id = $1::uuid", late.seed_id)
+    assert kept["status"] == "active"
     events = await vault.sql("SELECT event_type FROM outbox_events WHERE key = $1 ORDER BY id", str(user_id))
-    assert [e["event_type"] for e in events] == ["seed.stored.v1"] * 2 + ["seed.revoked.v1"] * 2
+    assert [e["event_type"] for e in events] == ["seed.stored.v1"] * 3 + ["seed.revoked.v1"] * 2
     async with vault.client("auth") as http:
         verified = await http.post("/internal/verify", json={"subject": str(user_id),
                                                               "code": first.code(first.step_now())})
-    assert verified.json() == {"valid": False, "reason": "no-authenticator"}
+    assert verified.json()["valid"] is False  # the revoked seed's code: only the late one is left
 
 
 async def test_the_vaults_events_reach_the_broker(vault, infra) -> None:

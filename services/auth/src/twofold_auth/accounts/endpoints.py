@@ -1,5 +1,3 @@
-import uuid
-
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
@@ -73,8 +71,3 @@ async def adoption(session: SessionDep, admin: AdminDep) -> Adoption:
     """Share of users who completed 2FA enrollment."""
     return await service.adoption(session)
 
-
-@admin_router.post("/users/{user_id}/unlock", status_code=204, responses=problem_responses(401, 403, 404))
-async def unlock_user(user_id: uuid.UUID, session: SessionDep, accounts: AccountsDep, admin: AdminDep) -> Response:
-    await accounts.unlock(session, user_id)
-    return Response(status_code=204)

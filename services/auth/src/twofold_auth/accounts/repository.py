@@ -112,6 +112,43 @@ async def unlock(session: AsyncSession, user_id: uuid.UUID) -> bool:
     return unlocked is not None
 
 
+async def reset_two_factor(session: AsyncSession, user_id: uuid.UUID) -> str | None:
+    """2FA off and the account pending again (a lock goes too: the next enrollment makes it active); returns the
+    status it had, or None when the account is gone."""
+    before = await session.scalar(sa.select(users.c.status).where(users.c.id == user_id).with_for_update())
+    if before is not None:
+        await session.execute(
+            sa.update(users).where(users.c.id == user_id)
+            .values(totp_enabled=False, totp_seed_id=None, totp_provider=None, totp_setup_completed_at=None,
+                    status="pending_2fa", locked_at=None, updated_at=sa.func.now())
+        )
+    return before
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What an operator sees of an account: no password hash, no seed."""
+
+    id: uuid.UUID
+    email: str
+    status: str
+    created_at: datetime
+    totp_enabled: bool
+    totp_provider: str | None
+    totp_setup_completed_at: datetime | None
+    locked_at: datetime | None
+
+
+async def profile(session: AsyncSession, email: str) -> Profile | None:
+    """The account of ``email``, looked up by the key the login uses."""
+    row = (await session.execute(
+        sa.select(users.c.id, users.c.email, users.c.status, users.c.created_at, users.c.totp_enabled,
+                  users.c.totp_provider, users.c.totp_setup_completed_at, users.c.locked_at)
+        .where(users.c.email_normalized == lookup_key(email))
+    )).first()
+    return Profile(**row._mapping) if row else None
+
+
 async def delete(session: AsyncSession, user_id: uuid.UUID) -> None:
     await session.execute(sa.delete(users).where(users.c.id == user_id))
 

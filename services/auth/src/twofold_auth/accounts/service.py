@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from twofold_common.access_tokens import REPLACE_ENROLLMENT
-from twofold_common.errors import Conflict, NotFound
+from twofold_common.errors import Conflict
 from twofold_common.events import (
     AccountLocked,
     AccountUnlocked,
@@ -18,6 +18,7 @@ from twofold_common.events import (
     RegistrationAttempted,
     RegistrationCompleted,
     TwoFactorEnabled,
+    TwoFactorReset,
     UnlockedBy,
     UserDeleted,
     UserRegistered,
@@ -74,13 +75,30 @@ async def lock(session: AsyncSession, user_id: uuid.UUID, *, caller: Caller) -> 
     return True
 
 
-async def unlock(session: AsyncSession, user_id: uuid.UUID, *, by: UnlockedBy, caller: Caller | None) -> bool:
-    """A locked account active again; False when it was not locked."""
+async def unlock(session: AsyncSession, user_id: uuid.UUID, *, by: UnlockedBy, caller: Caller | None,
+                 details: dict | None = None) -> bool:
+    """A locked account active again; False when it was not locked. ``details``: the audit row's (an operator's
+    name and reason)."""
     if not await repository.unlock(session, user_id):
         return False
     await publish(session, AccountUnlocked(user_id=user_id, by=by), source=EVENT_SOURCE)
-    await record(session, action="account.unlock", outcome="success", user_id=user_id, reason=by, caller=caller)
+    await record(session, action="account.unlock", outcome="success", user_id=user_id, reason=by, caller=caller,
+                 details=details)
     return True
+
+
+async def reset_two_factor(session: AsyncSession, user_id: uuid.UUID) -> str | None:
+    """The account's authenticators are gone (an operator's reset): 2FA off, the account pending until it enrolls
+    again, and ``user.2fa_reset.v1`` for the vault (its seeds and recovery codes) and registration (its pending
+    enrollments). Returns the status the account had, or None when there is no such account."""
+    before = await repository.reset_two_factor(session, user_id)
+    if before is not None:
+        await publish(session, TwoFactorReset(user_id=user_id), source=EVENT_SOURCE)
+    return before
+
+
+async def profile(session: AsyncSession, email: str) -> repository.Profile | None:
+    return await repository.profile(session, email)
 
 
 async def on_registration_completed(session: AsyncSession, event: RegistrationCompleted, envelope: CloudEvent) -> None:
@@ -171,11 +189,6 @@ class Accounts:
 
         await self.second_factor.check(self.sessions.subject(me), factor, caller, action="account.delete",
                                        on_success=delete)
-
-    async def unlock(self, session: AsyncSession, user_id: uuid.UUID) -> None:
-        """An operator unlocks an account (its failed codes stop counting)."""
-        if not await self.second_factor.unlock(session, user_id, by="admin", caller=None):
-            raise NotFound("No locked user with this id.", code="user-not-locked")
 
 
 async def adoption(session: AsyncSession) -> Adoption:

@@ -61,6 +61,10 @@ async def count_unsealed(session: AsyncSession) -> int:
     return await session.scalar(sa.select(sa.func.count()).where(audit_log.c.seq.is_(None))) or 0
 
 
+async def count_sealed(session: AsyncSession) -> int:
+    return await session.scalar(sa.select(sa.func.count()).where(audit_log.c.seq.isnot(None))) or 0
+
+
 async def sealed_in_order(session: AsyncSession) -> AsyncIterator[RowMapping]:
     result = await session.stream(sa.select(audit_log).where(audit_log.c.seq.isnot(None)).order_by(audit_log.c.seq))
     async for entry in result.mappings():

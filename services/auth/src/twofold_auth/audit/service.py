@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -82,14 +83,21 @@ async def seal(session: AsyncSession, batch: int = 2000) -> int:
     return len(seals)
 
 
-async def verify_chain(session: AsyncSession) -> int | None:
-    """Return the id of the first sealed row that breaks the chain, or None when it is intact."""
+async def verify_chain(session: AsyncSession, checked: Callable[[int], None] | None = None) -> int | None:
+    """Return the id of the first sealed row that breaks the chain, or None when it is intact. ``checked`` is told
+    of each row checked (the command's progress)."""
     prev_hash = GENESIS
     async for entry in repository.sealed_in_order(session):
         if entry["prev_hash"] != prev_hash or entry["hash"] != _row_digest(prev_hash, _hashed_fields(entry)):
             return entry["id"]
         prev_hash = entry["hash"]
+        if checked is not None:
+            checked(1)
     return None
+
+
+async def sealed(session: AsyncSession) -> int:
+    return await repository.count_sealed(session)
 
 
 async def unsealed(session: AsyncSession) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import RowMapping
@@ -22,10 +23,13 @@ async def insert(session: AsyncSession, *, client_id: str, name: str, secret_has
     ))
 
 
-async def enabled(session: AsyncSession) -> Sequence[RowMapping]:
-    return (await session.execute(
-        sa.select(api_clients).where(api_clients.c.disabled_at.is_(None)).order_by(api_clients.c.created_at)
-    )).mappings().all()
+async def every(session: AsyncSession) -> Sequence[RowMapping]:
+    return (await session.execute(sa.select(api_clients).order_by(api_clients.c.created_at))).mappings().all()
+
+
+async def find(session: AsyncSession, client_id: str) -> RowMapping | None:
+    """The client, enabled or not."""
+    return (await session.execute(sa.select(api_clients).where(api_clients.c.id == client_id))).mappings().first()
 
 
 async def find_enabled(session: AsyncSession, client_id: str) -> RowMapping | None:
@@ -35,4 +39,37 @@ async def find_enabled(session: AsyncSession, client_id: str) -> RowMapping | No
 
 
 async def sealed_redirect_key(session: AsyncSession, client_id: str) -> bytes | None:
-    return await session.scalar(sa.select(api_clients.c.redirect_key_sealed).where(api_clients.c.id == client_id))
+    """The key that signs redirects now: the previous secret's while its overlap runs."""
+    overlapping = api_clients.c.previous_secret_expires_at > sa.func.now()
+    return await session.scalar(
+        sa.select(sa.case((overlapping, api_clients.c.previous_redirect_key_sealed),
+                          else_=api_clients.c.redirect_key_sealed))
+        .where(api_clients.c.id == client_id)
+    )
+
+
+async def set_disabled(session: AsyncSession, client_id: str, disabled: bool) -> bool:
+    """False when no such client, or it already was so."""
+    changed = await session.scalar(
+        sa.update(api_clients)
+        .where(api_clients.c.id == client_id,
+               api_clients.c.disabled_at.is_(None) if disabled else api_clients.c.disabled_at.isnot(None))
+        .values(disabled_at=sa.func.now() if disabled else None).returning(api_clients.c.id)
+    )
+    return changed is not None
+
+
+async def replace_secret(session: AsyncSession, client_id: str, *, secret_hash: bytes, redirect_key_sealed: bytes,
+                         previous_until: datetime | None) -> bool:
+    """The new secret in place; the current one kept as the previous until ``previous_until`` (None: dropped, as
+    is any earlier previous secret). False when no such client."""
+    keep = previous_until is not None
+    replaced = await session.scalar(
+        sa.update(api_clients).where(api_clients.c.id == client_id)
+        .values(secret_hash=secret_hash, redirect_key_sealed=redirect_key_sealed,
+                previous_secret_hash=api_clients.c.secret_hash if keep else None,
+                previous_redirect_key_sealed=api_clients.c.redirect_key_sealed if keep else None,
+                previous_secret_expires_at=previous_until, secret_rotated_at=sa.func.now())
+        .returning(api_clients.c.id)
+    )
+    return replaced is not None

@@ -5,6 +5,10 @@ redirect URIs, kept apart from its callback URLs. A callback URL is where enroll
 with a signature; a redirect URI is where an authorization code goes; a post-logout redirect URI is where
 RP-initiated logout sends the browser back. Each list lets through only what it was registered for, and each
 is matched exactly. Its back-channel logout URI is where it hears that one of its sessions ended.
+
+An operator disables a client (its API key and its token requests are refused from then on) and rotates its
+secret with an overlap: both secrets authenticate until the overlap ends, and redirects stay signed with the
+previous secret's key until then, so an app that still checks them with its old secret keeps working.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import RowMapping
@@ -36,6 +41,9 @@ class Client:
     first_party: bool = False
     post_logout_redirect_uris: tuple[str, ...] = ()
     backchannel_logout_uri: str | None = None
+    disabled_at: datetime | None = None
+    secret_rotated_at: datetime | None = None
+    previous_secret_until: datetime | None = None  # while it is ahead, the previous secret works too
 
 
 def _check_url(url: str, *, production: bool, what: str = "callback URL", code: str = "invalid-callback-url") -> str:
@@ -84,15 +92,50 @@ async def create_client(session: AsyncSession, hasher: TokenHasher, *, name: str
 
 
 async def list_clients(session: AsyncSession) -> list[Client]:
-    return [_client(row) for row in await repository.enabled(session)]
+    """Every client, disabled ones too."""
+    return [_client(row) for row in await repository.every(session)]
 
 
 async def authenticate(session: AsyncSession, hasher: TokenHasher, client_id: str, secret: str) -> Client:
+    """An enabled client's current secret, or its previous one while the overlap of a rotation runs. Both hashes
+    are compared, in constant time, whatever the row (an unknown id costs the same)."""
     row = await repository.find_enabled(session, client_id)
-    expected = row["secret_hash"] if row else bytes(32)
-    if not hmac.compare_digest(expected, hasher.hash(secret)) or row is None:
+    given = hasher.hash(secret)
+    current = hmac.compare_digest(row["secret_hash"] if row else bytes(32), given)
+    previous = hmac.compare_digest((row["previous_secret_hash"] or bytes(32)) if row else bytes(32), given)
+    overlapping = row is not None and row["previous_secret_expires_at"] is not None \
+        and row["previous_secret_expires_at"] > datetime.now(UTC)
+    if row is None or not (current or previous and overlapping):
         raise Unauthorized("Invalid client credentials.", code="invalid-client")
     return _client(row)
+
+
+async def set_enabled(session: AsyncSession, client_id: str, enabled: bool) -> tuple[Client, bool]:
+    """The client enabled or disabled, and whether that changed anything (doing it twice is no error)."""
+    changed = await repository.set_disabled(session, client_id, not enabled)
+    row = await repository.find(session, client_id)
+    if row is None:
+        raise NotFound("No such client.", code="client-not-found")
+    return _client(row), changed
+
+
+MAX_OVERLAP = timedelta(days=30)
+
+
+async def rotate_secret(session: AsyncSession, hasher: TokenHasher, client_id: str,
+                        overlap: timedelta) -> tuple[Client, str]:
+    """A new secret (returned once; only its keyed hash is stored). The current one keeps working for
+    ``overlap`` (zero: it stops at once); a secret rotated out before is dropped now."""
+    if not timedelta(0) <= overlap <= MAX_OVERLAP:
+        raise Problem("The overlap is between 0 and 30 days.", code="invalid-overlap")
+    secret, secret_hash = hasher.new("sk")
+    until = datetime.now(UTC) + overlap if overlap else None
+    if not await repository.replace_secret(session, client_id, secret_hash=secret_hash, previous_until=until,
+                                           redirect_key_sealed=hasher.seal(redirect_key(secret), client_id)):
+        raise NotFound("No such client.", code="client-not-found")
+    row = await repository.find(session, client_id)
+    assert row is not None
+    return _client(row), secret
 
 
 async def find_client(session: AsyncSession, client_id: str) -> Client:
@@ -121,4 +164,5 @@ async def find_openid_client(session: AsyncSession, client_id: str) -> Client | 
 def _client(row: RowMapping) -> Client:
     return Client(row["id"], row["name"], tuple(row["scopes"]), tuple(row["callback_urls"]), row["seed_mode"],
                   tuple(row["redirect_uris"]), row["first_party"], tuple(row["post_logout_redirect_uris"]),
-                  row["backchannel_logout_uri"])
+                  row["backchannel_logout_uri"], disabled_at=row["disabled_at"],
+                  secret_rotated_at=row["secret_rotated_at"], previous_secret_until=row["previous_secret_expires_at"])

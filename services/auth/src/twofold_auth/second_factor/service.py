@@ -179,8 +179,13 @@ class SecondFactorCheck:
 
     async def unlock(self, session: AsyncSession, user_id: uuid.UUID, *, by: UnlockedBy,
                      caller: Caller | None) -> bool:
-        """The account unlocked, and the failures that locked it no longer count."""
-        if not await accounts.unlock(session, user_id, by=by, caller=caller):
-            return False
-        await self.limiter.clear_failures(session, str(user_id))
-        return True
+        return await unlock(session, self.limiter, user_id, by=by, caller=caller)
+
+
+async def unlock(session: AsyncSession, limiter: AttemptLimiter, user_id: uuid.UUID, *, by: UnlockedBy,
+                 caller: Caller | None, details: dict | None = None) -> bool:
+    """The account unlocked, and the failures that locked it no longer count; False when it was not locked."""
+    if not await accounts.unlock(session, user_id, by=by, caller=caller, details=details):
+        return False
+    await limiter.clear_failures(session, str(user_id))
+    return True

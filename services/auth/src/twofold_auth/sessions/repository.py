@@ -138,6 +138,19 @@ async def unrevoked_ids(session: AsyncSession, user_id: uuid.UUID) -> Sequence[u
     )).all()
 
 
+async def unrevoked_of_client(session: AsyncSession, client_id: str) -> Sequence[tuple[uuid.UUID, uuid.UUID]]:
+    """Session id and user id of each app session of the client (OpenID Connect) not yet revoked."""
+    result: Any = await session.execute(
+        sa.select(sessions.c.id, sessions.c.user_id)
+        .where(sessions.c.client_id == client_id, sessions.c.revoked_at.is_(None))
+    )
+    return [(row.id, row.user_id) for row in result]
+
+
+async def count_live(session: AsyncSession, user_id: uuid.UUID, *, now: datetime, idle: timedelta) -> int:
+    return await session.scalar(sa.select(sa.func.count()).where(sessions.c.user_id == user_id, *_live(now, idle))) or 0
+
+
 async def live_sessions(session: AsyncSession, user_id: uuid.UUID, *, now: datetime,
                         idle: timedelta) -> Sequence[RowMapping]:
     result: Any = await session.execute(

@@ -173,9 +173,20 @@ class Sessions:
             await self.revoke(session, session_id=session_id, user_id=user_id, reason=reason)
         return len(live)
 
+    async def revoke_of_client(self, session: AsyncSession, *, client_id: str, reason: str) -> int:
+        """Every app session of the client (a disabled client keeps none)."""
+        live = await repository.unrevoked_of_client(session, client_id)
+        for session_id, user_id in live:
+            await self.revoke(session, session_id=session_id, user_id=user_id, reason=reason)
+        return len(live)
+
     async def revoke_one(self, session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
         if not await self.revoke(session, session_id=session_id, user_id=user_id, reason="revoked-by-user"):
             raise NotFound("No such live session.", code="session-not-found")
+
+    async def count_live(self, session: AsyncSession, user_id: uuid.UUID) -> int:
+        """The user's live sessions, apps' included."""
+        return await repository.count_live(session, user_id, now=datetime.now(UTC), idle=self.idle)
 
     async def list(self, session: AsyncSession, *, user_id: uuid.UUID, current: uuid.UUID) -> list[SessionView]:
         rows = await repository.live_sessions(session, user_id, now=datetime.now(UTC), idle=self.idle)

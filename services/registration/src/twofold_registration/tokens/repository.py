@@ -93,9 +93,12 @@ async def expire_overdue(session: AsyncSession, now: datetime, limit: int = 500)
     )).mappings())
 
 
-async def cancel_pending_of_user(session: AsyncSession, user_id: uuid.UUID) -> list[RowMapping]:
+async def cancel_pending_of_user(session: AsyncSession, user_id: uuid.UUID, reason: str,
+                                 created_before: datetime | None = None) -> list[RowMapping]:
+    """The user's pending registrations (those created before ``created_before``) expired for ``reason``."""
+    which = [registrations.c.user_id == user_id, registrations.c.status == "pending"]
+    if created_before is not None:
+        which.append(registrations.c.created_at < created_before)
     return list((await session.execute(
-        sa.update(registrations)
-        .where(registrations.c.user_id == user_id, registrations.c.status == "pending")
-        .values(status="expired", status_reason="user-deleted").returning(registrations)
+        sa.update(registrations).where(*which).values(status="expired", status_reason=reason).returning(registrations)
     )).mappings())

@@ -23,6 +23,7 @@ from twofold_common.events import (
     RegistrationCompleted,
     RegistrationExpired,
     RegistrationRejected,
+    TwoFactorReset,
     UserDeleted,
 )
 from twofold_common.outbox import publish
@@ -266,5 +267,13 @@ async def expire_overdue(session: AsyncSession) -> int:
 
 
 async def on_user_deleted(session: AsyncSession, event: UserDeleted, envelope: CloudEvent) -> None:
-    for row in await repository.cancel_pending_of_user(session, event.user_id):
+    for row in await repository.cancel_pending_of_user(session, event.user_id, "user-deleted"):
+        await publish(session, RegistrationExpired(**_subject_fields(row)), source=EVENT_SOURCE)
+
+
+async def on_two_factor_reset(session: AsyncSession, event: TwoFactorReset, envelope: CloudEvent) -> None:
+    """An operator reset the user's 2FA: an enrollment started before it ends (it may have been started by
+    whoever the reset locks out); one started after it, by the person enrolling anew, goes on."""
+    for row in await repository.cancel_pending_of_user(session, event.user_id, "2fa-reset",
+                                                       created_before=envelope.time):
         await publish(session, RegistrationExpired(**_subject_fields(row)), source=EVENT_SOURCE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,5 +36,9 @@ async def count_unused(session: AsyncSession, subject: str) -> int:
     ) or 0
 
 
-async def delete_subject(session: AsyncSession, subject: str) -> None:
-    await session.execute(delete(recovery_codes).where(recovery_codes.c.subject == subject))
+async def delete_subject(session: AsyncSession, subject: str, created_before: datetime | None = None) -> None:
+    """Every code of the subject, or those made before ``created_before``."""
+    which = [recovery_codes.c.subject == subject]
+    if created_before is not None:
+        which.append(recovery_codes.c.created_at < created_before)
+    await session.execute(delete(recovery_codes).where(*which))

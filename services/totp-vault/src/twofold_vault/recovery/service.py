@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -73,5 +74,5 @@ class RecoveryCodes:
         return used, remaining
 
 
-async def discard(session: AsyncSession, subject: str) -> None:
-    await repository.delete_subject(session, subject)
+async def discard(session: AsyncSession, subject: str, created_before: datetime | None = None) -> None:
+    await repository.delete_subject(session, subject, created_before)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Row, Select, delete, func, select, update
+from sqlalchemy import Row, Select, and_, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -156,8 +156,12 @@ async def revoke(session: AsyncSession, seed_ids: Sequence[uuid.UUID], reason: s
     return await _revoke(session, seeds.c.id.in_(seed_ids), reason)
 
 
-async def revoke_subject(session: AsyncSession, subject: str, reason: str) -> list[Seed]:
-    return await _revoke(session, seeds.c.subject == subject, reason)
+async def revoke_subject(session: AsyncSession, subject: str, reason: str,
+                         created_before: datetime | None = None) -> list[Seed]:
+    """Every seed of the subject, or those made before ``created_before``."""
+    which = and_(seeds.c.subject == subject, seeds.c.created_at < created_before) if created_before is not None \
+        else seeds.c.subject == subject
+    return await _revoke(session, which, reason)
 
 
 async def _revoke(session: AsyncSession, which: Any, reason: str) -> list[Seed]:

@@ -16,6 +16,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 import segno
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -248,8 +249,8 @@ async def revoke(session: AsyncSession, seed_id: uuid.UUID) -> None:
     await _announce(session, await repository.revoke(session, [seed.id], "revoked"), "revoked")
 
 
-async def revoke_all(session: AsyncSession, subject: str, reason: str) -> None:
-    await _announce(session, await repository.revoke_subject(session, subject, reason), reason)
+async def revoke_all(session: AsyncSession, subject: str, reason: str, created_before: datetime | None = None) -> None:
+    await _announce(session, await repository.revoke_subject(session, subject, reason, created_before), reason)
 
 
 async def shred(session: AsyncSession, subject: str) -> None:
