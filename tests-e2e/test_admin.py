@@ -49,21 +49,9 @@ async def audit_rows(system, action: str, **where: str) -> list[dict]:
     return [row for row in found if all(row.get(k) == v for k, v in where.items())]
 
 
-async def lock_out(system, person) -> None:
-    """Ten wrong codes within the hour lock the account (the 15-minute limit shortened by ageing the attempts)."""
-    for _ in range(2):
-        challenge = (await system.login(person)).json()["challengeToken"]
-        for _ in range(5):
-            wrong = await system.http.post("/api/auth/login/2fa", json={"challengeToken": challenge,
-                                                                       "code": person.wrong_code()})
-            assert wrong.status_code == 401
-        await system.sql("auth", "UPDATE second_factor_attempts SET attempted_at = attempted_at - interval "
-                                 "'16 minutes' WHERE subject = $1", person.user_id)
-
-
 async def test_an_operator_finds_a_locked_out_user_by_email_and_unlocks_them(system) -> None:
     person = await system.enroll(await system.register())
-    await lock_out(system, person)
+    await system.lock_out(person)
     # the email as the person might type it: the lookup is the login's
     found = admin(system, "find-user", "--email", person.email.upper(), "--operator", "alice")
     assert found["userId"] == person.user_id and found["status"] == "locked" and found["locked"]

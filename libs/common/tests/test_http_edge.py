@@ -195,14 +195,19 @@ async def test_an_unexpected_error_keeps_the_connection_open_for_the_next_reques
         await serving
 
 
+def _draining_server(*, drain_seconds: float, grace_seconds: int) -> tuple[DrainingServer, asyncio.Task[None]]:
+    """The app served as a service serves it (cli.py), started; stop it with ``should_exit`` and await the task."""
+    draining = Draining()
+    server = DrainingServer(uvicorn.Config(make_app(draining), host="127.0.0.1", port=free_port(), lifespan="off",
+                                           log_level="critical", timeout_graceful_shutdown=grace_seconds),
+                            drain_seconds=drain_seconds, draining=draining)
+    return server, asyncio.create_task(server.serve())
+
+
 async def test_a_stopping_server_drains_closing_each_connection_after_its_answer_then_stops() -> None:
     """SIGTERM: no connection a caller keeps is closed under it; each is closed after an answer, then the server
     stops by itself (draining.py)."""
-    draining = Draining()
-    server = DrainingServer(uvicorn.Config(make_app(draining), host="127.0.0.1", port=free_port(), lifespan="off",
-                                           log_level="critical", timeout_graceful_shutdown=2),
-                            drain_seconds=1.0, draining=draining)
-    serving = asyncio.create_task(server.serve())
+    server, serving = _draining_server(drain_seconds=1.0, grace_seconds=2)
     try:
         await eventually(lambda: asyncio.sleep(0, server.started))
         kept = await asyncio.open_connection("127.0.0.1", server.config.port)
@@ -243,11 +248,7 @@ async def _refused(port: int) -> bool:
 async def test_a_request_the_stop_cancels_is_answered_503_stopping_not_500() -> None:
     """A request still running when the stop's grace is over (uvicorn cancels it) gets a problem the caller
     may retry elsewhere."""
-    draining = Draining()
-    server = DrainingServer(uvicorn.Config(make_app(draining), host="127.0.0.1", port=free_port(), lifespan="off",
-                                           log_level="critical", timeout_graceful_shutdown=1),
-                            drain_seconds=0.1, draining=draining)
-    serving = asyncio.create_task(server.serve())
+    server, serving = _draining_server(drain_seconds=0.1, grace_seconds=1)
     try:
         await eventually(lambda: asyncio.sleep(0, server.started))
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.config.port}", timeout=30) as http:
