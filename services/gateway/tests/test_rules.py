@@ -8,8 +8,11 @@ import uuid
 import httpx
 import pytest
 
+from twofold_auth.settings import AuthSettings
+from twofold_common.cli import server_config
 from twofold_common.errors import NotFound, TooManyRequests
 from twofold_common.internal_keys import new_signing_key, public_keys_json
+from twofold_common.peer import KEEPALIVE_EXPIRY_SECONDS
 from twofold_gateway.app import create_app
 from twofold_gateway.limits import TokenBuckets
 from twofold_gateway.proxy import caller_address, request_headers, response_headers
@@ -140,3 +143,12 @@ async def test_cors_for_the_listed_origins_only_and_hsts_in_production() -> None
         answer = await http.get("/healthz", headers={"Origin": "https://app.example.com"})
         assert "access-control-allow-origin" not in answer.headers  # no origins by default
         assert "strict-transport-security" not in answer.headers
+
+
+def test_every_service_keeps_an_idle_connection_longer_than_the_pools_of_its_callers() -> None:
+    """A pool that keeps an idle connection as long as the server (httpx's 5 s against uvicorn's 5 s, as this
+    suite's own client did) may send a request in the instant the server closes it, and get no answer. The
+    race needs the two timers to meet within a millisecond, so what is checked is their order: services above
+    our peer client's expiry, the gateway above the 60 s of a load balancer, an ingress, or an app's pool."""
+    assert server_config(None, AuthSettings()).timeout_keep_alive > KEEPALIVE_EXPIRY_SECONDS
+    assert server_config(None, GatewaySettings()).timeout_keep_alive > 60

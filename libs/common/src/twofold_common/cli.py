@@ -145,4 +145,5 @@ def server_config(app: Any, settings: ServiceSettings) -> uvicorn.Config:
     import uvicorn
 
     return uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                          proxy_headers=False, timeout_graceful_shutdown=int(settings.shutdown_grace_seconds))
+                          proxy_headers=False, timeout_keep_alive=settings.keep_alive_seconds,
+                          timeout_graceful_shutdown=int(settings.shutdown_grace_seconds))

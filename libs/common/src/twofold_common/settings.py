@@ -78,6 +78,11 @@ class ServiceSettings(BaseSettings):
     internal_signing_key: SecretStr = SecretStr("")
     internal_public_keys: str = ""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # An idle kept-alive connection is closed after this long. It must exceed the idle time of whatever pools
+    # connections to the service, or the pool may send on a connection being closed and get no answer: our
+    # peer client keeps one 2 s (peer.KEEPALIVE_EXPIRY_SECONDS); the gateway's own default is above a load
+    # balancer's or an ingress's (both commonly keep 60 s).
+    keep_alive_seconds: int = Field(default=5, ge=1)
     # on SIGTERM: first drain this long (still serving, not ready, closing connections: draining.py), then
     # stop, letting requests in flight finish within the grace
     shutdown_drain_seconds: float = Field(default=3.0, ge=0, le=60)

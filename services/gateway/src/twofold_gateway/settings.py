@@ -14,6 +14,9 @@ class GatewaySettings(ServiceSettings):
     public_url_fields: ClassVar[tuple[str, ...]] = ("token_issuer",)
     public_edge: ClassVar[bool] = True
     port: int = 8000
+    # Callers on the public side (an ingress, a load balancer, apps' HTTP clients) keep idle connections to
+    # the gateway for up to 60 s or so: kept longer here, they never send on one the gateway is closing.
+    keep_alive_seconds: int = Field(default=75, ge=1)
 
     auth_url: str = "http://127.0.0.1:8001"
     registration_url: str = "http://127.0.0.1:8002"

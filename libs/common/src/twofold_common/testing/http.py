@@ -6,8 +6,13 @@ import httpx
 
 from ..internal_auth import INTERNAL_AUTH_HEADER, InternalAuth
 from ..internal_keys import dev_public_keys, dev_signing_key
+from ..peer import KEEPALIVE_EXPIRY_SECONDS
 from .inprocess import InProcessService
 from .processes import ServiceProcess
+
+
+# kept below the services' keep-alive, as our peer client does (see ServiceSettings.keep_alive_seconds)
+POOL = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -19,7 +24,7 @@ def client_of(service: InProcessService | ServiceProcess) -> httpx.AsyncClient:
     through its port when it is a process."""
     if isinstance(service, InProcessService):
         return service.client()
-    return httpx.AsyncClient(base_url=service.url, timeout=30)
+    return httpx.AsyncClient(base_url=service.url, timeout=30, limits=POOL)
 
 
 def dev_internal_auth(service: str, *, key_of: str | None = None) -> InternalAuth:
@@ -36,4 +41,4 @@ def signed_client(caller: InternalAuth, audience: str, base_url: str) -> httpx.A
     async def sign(request: httpx.Request) -> None:
         request.headers[INTERNAL_AUTH_HEADER] = caller.token_for(audience)
 
-    return httpx.AsyncClient(base_url=base_url, timeout=30, event_hooks={"request": [sign]})
+    return httpx.AsyncClient(base_url=base_url, timeout=30, limits=POOL, event_hooks={"request": [sign]})
