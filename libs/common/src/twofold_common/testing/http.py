@@ -10,7 +10,6 @@ from ..peer import KEEPALIVE_EXPIRY_SECONDS
 from .inprocess import InProcessService
 from .processes import ServiceProcess
 
-
 # kept below the services' keep-alive, as our peer client does (see ServiceSettings.keep_alive_seconds)
 POOL = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS)
 

@@ -128,14 +128,27 @@ class InProcessService:
         return httpx.AsyncClient(transport=transport, base_url=self.url, **{"timeout": 30, **kwargs})
 
     async def start(self) -> InProcessService:
-        main = importlib.import_module(f"{self.module}.__main__")
-        settings_module, _, settings_class = main.SETTINGS.partition(":")
-        app_module, _, app_factory = main.APP.partition(":")
-        with _environment(self.env):
-            settings = getattr(importlib.import_module(settings_module), settings_class)()
-        self.log = _open_log(self.name, settings.log_level)
+        await self.migrate()
+        return await self.serve()
+
+    async def migrate(self) -> None:
+        """The service's migrations, as its process runs them at start. One service at a time: alembic keeps
+        the migration being run in module globals."""
+        main, settings = self._settings()
         if main.MIGRATIONS is not None:
             await asyncio.to_thread(upgrade, main.MIGRATIONS, settings.require_database_url())
+
+    def _settings(self) -> tuple[Any, Any]:
+        main = importlib.import_module(f"{self.module}.__main__")
+        settings_module, _, settings_class = main.SETTINGS.partition(":")
+        with _environment(self.env):
+            return main, getattr(importlib.import_module(settings_module), settings_class)()
+
+    async def serve(self) -> InProcessService:
+        """Serve the migrated service until ``stop``."""
+        main, settings = self._settings()
+        app_module, _, app_factory = main.APP.partition(":")
+        self.log = _open_log(self.name, settings.log_level)
         app = getattr(importlib.import_module(app_module), app_factory)(settings)
         log = self.log
         self.fastapi = app
@@ -185,12 +198,14 @@ class InProcessStack:
 
     async def start(self, *names: str, env: dict[str, dict[str, str]] | None = None) -> InProcessStack:
         ports = {name: free_port() for name in names}
+        started = []
         for name in sorted(names, key=START_ORDER.index):
             values = await service_env(self.infra, self.create_database, name, ports, (env or {}).get(name, {}))
-            self.processes[name] = await InProcessService(name, SERVICES[name][0], values, ports[name]).start()
+            service = self.processes[name] = InProcessService(name, SERVICES[name][0], values, ports[name])
+            await service.migrate()
+            started.append(service)
+        await asyncio.gather(*(service.serve() for service in started))  # none needs a peer to start serving
         return self
 
     async def stop(self) -> None:
-        for name in reversed(START_ORDER):
-            if name in self.processes:
-                await self.processes[name].stop()
+        await asyncio.gather(*(service.stop() for service in self.processes.values()))
