@@ -12,7 +12,7 @@ service: k6 → relay → commit is two hops and a commit, the least a request t
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, Response
@@ -73,9 +73,5 @@ def create_app(settings: HopSettings) -> FastAPI:
     return create_service_app(settings, title="bench hop", routers=[router], on_start=on_start, on_stop=on_stop)
 
 
-def main(**_: Any) -> None:
-    run(HopSettings, create_app, None)
-
-
 if __name__ == "__main__":
-    main()
+    run(HopSettings, create_app, None)  # the services' command line: serve, with their uvicorn settings
