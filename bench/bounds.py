@@ -9,8 +9,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -87,25 +86,29 @@ async def kafka_bound(infra: Infra, samples: int) -> dict:
 
 
 
-@asynccontextmanager
-async def hop_services(database: Callable[[str], Awaitable[str]],
-                       log_dir: Path) -> AsyncIterator[dict[str, tuple[str, str]]]:
-    """The bench's hop service twice: ``oneHop`` commits, ``twoHops`` relays to it (the URL and path of each)."""
-    ports = {"commit": free_port(), "relay": free_port()}
+class HopServices:
+    """The bench's hop service twice: ``oneHop`` commits, ``twoHops`` relays to it. Started beside the services
+    under test (they boot together), measured once all are up, stopped before the scenarios."""
 
-    def env(name: str) -> dict[str, str]:
-        return {"BENCH_HOP_PORT": str(ports[name]), "BENCH_HOP_METRICS_PORT": str(free_port()),
-                "BENCH_HOP_SHUTDOWN_DRAIN_SECONDS": "0"}
+    def __init__(self, log_dir: Path) -> None:
+        ports = {"commit": free_port(), "relay": free_port()}
+        self.commit, self.relay = (
+            ServiceProcess(f"hop-{name}", str(ROOT / "bench" / "hop.py"),
+                           {"BENCH_HOP_PORT": str(ports[name]), "BENCH_HOP_METRICS_PORT": str(free_port()),
+                            "BENCH_HOP_SHUTDOWN_DRAIN_SECONDS": "0"}, ports[name], log_dir)
+            for name in ("commit", "relay"))
+        self.relay.env["BENCH_HOP_NEXT_URL"] = self.commit.url
 
-    commit = ServiceProcess("hop-commit", str(ROOT / "bench" / "hop.py"),
-                            {**env("commit"), "BENCH_HOP_DATABASE_URL": await database("hop")}, ports["commit"],
-                            log_dir)
-    relay = ServiceProcess("hop-relay", str(ROOT / "bench" / "hop.py"),
-                           {**env("relay"), "BENCH_HOP_NEXT_URL": commit.url}, ports["relay"], log_dir)
-    try:
-        commit.start(wait=False)
-        relay.start()
-        commit.wait_healthy(path="/readyz")
-        yield {"oneHop": (commit.url, "/commit"), "twoHops": (relay.url, "/relay")}
-    finally:
-        stop_all([relay, commit])
+    async def start(self, database: Callable[[str], Awaitable[str]]) -> None:
+        self.commit.env["BENCH_HOP_DATABASE_URL"] = await database("hop")
+        self.commit.start(wait=False)
+        self.relay.start(wait=False)
+
+    def ready(self) -> dict[str, tuple[str, str]]:
+        """Once both answer: the URL and path of each bound."""
+        self.commit.wait_healthy(path="/readyz")
+        self.relay.wait_healthy()
+        return {"oneHop": (self.commit.url, "/commit"), "twoHops": (self.relay.url, "/relay")}
+
+    def stop(self) -> None:
+        stop_all([self.relay, self.commit])

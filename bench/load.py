@@ -75,7 +75,9 @@ class K6:
                                      / usage["wallSeconds"], 2)
         usage["peakMemoryMiB"]["k6"] = await peak
         if process.returncode not in (0, 99) or not summary.exists():  # 99: thresholds crossed (none are set)
-            raise RuntimeError(f"k6 {scenario} exited {process.returncode}:\n{output.decode()[-3000:]}")
+            lines = [line for line in output.decode().splitlines() if line.strip()] or ["no output"]
+            raise RuntimeError(f"k6 {scenario} exited {process.returncode}: {lines[-1][:300]}\n"
+                               + "\n".join(lines)[-3000:])
         warnings = [line for line in output.decode().splitlines() if "level=warning" in line][:3]
         return scenario_result(scenario, json.loads(summary.read_text()), usage, warnings)
 

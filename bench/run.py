@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import results
-from bounds import argon2_bound, hop_services, kafka_bound, postgres_bound
+from bounds import HopServices, argon2_bound, kafka_bound, postgres_bound
 from driver import Driver, next_step, propagation, trickle
 from load import K6, k6_binary
 from processes import Usage, Watched
@@ -104,6 +104,7 @@ async def bench(mode: Mode, only: tuple[str, ...], profile: Path | None) -> dict
         return databases[-1]
 
     stack = ServiceStack(infra, database, work / "logs")
+    hops = HopServices(work / "logs")
     result: dict = {"mode": mode.name, "startedAt": datetime.now(UTC).isoformat(timespec="seconds"),
                     **results.provenance(), "only": list(only),
                     "loadGenerator": {"tool": f"k6 {K6_VERSION}", "note": "one scenario per k6 process; its CPU "
@@ -119,6 +120,7 @@ async def bench(mode: Mode, only: tuple[str, ...], profile: Path | None) -> dict
         await attempt(bounds, "kafkaRoundTrip", lambda: kafka_bound(infra, 50 if small else 200))
 
         say("starting the services")
+        await hops.start(database)
         await stack.start("vault", "auth", "registration", "gateway", env=SERVICE_SETTINGS)
         data_dir = Path(os.environ.get("TWOFOLD_DATA_DIR", ROOT / ".data"))
         postgres = int((data_dir / "run" / "postgres.pid").read_text().split()[0])
@@ -136,24 +138,25 @@ async def bench(mode: Mode, only: tuple[str, ...], profile: Path | None) -> dict
         result["idleMemoryMiB"] = {w.name: round(w.memory(), 1) for w in watched}
 
         say("bounds: one hop + commit, two hops + commit")
-        async with hop_services(database, work / "logs") as hops:
-            for name, (url, path) in hops.items():
-                await attempt(bounds, name, lambda n=name, u=url, p=path: load.run(
-                    n, u, {"path": p}, vus=mode.vus["hop"], seconds=mode.seconds))
+        for name, (url, path) in hops.ready().items():
+            await attempt(bounds, name, lambda n=name, u=url, p=path: load.run(
+                n, u, {"path": p}, vus=mode.vus["hop"], seconds=mode.seconds))
+        hops.stop()
 
         argon2 = bounds["argon2"].get("loginsPerSecondBound", 50)
         users = 0 if "login" not in only else mode.users or int(argon2 * mode.seconds * 1.3)
         sessions = mode.sessions if "refresh" in only else 0
         seeds = mode.seeds if "verify" in only else 0
-        say(f"setup ({users + sessions + 2 * mode.trickle} people, {seeds} app accounts)")
+        everyone = users + sessions + 2 * mode.trickle
+        say(f"setup ({everyone} people, {seeds} app accounts, side by side)")
         app = driver.create_app()
         authorization = "Basic " + base64.b64encode(f"{app['clientId']}:{app['clientSecret']}".encode()).decode()
-        people = await timed(setup, "people", asyncio.gather(
-            *(driver.person() for _ in range(users + sessions + 2 * mode.trickle))))
+        people, accounts = await asyncio.gather(  # side by side: each its own figure in setupSeconds
+            timed(setup, "people", asyncio.gather(*(driver.person() for _ in range(everyone)))),
+            timed(setup, "appAccounts", asyncio.gather(
+                *(driver.app_account(authorization, f"acct-{i}") for i in range(seeds)))))
         login_people, session_people = people[:users], people[users:users + sessions]
         idle_people, loaded_people = people[users + sessions::2], people[users + sessions + 1::2]
-        accounts = await timed(setup, "appAccounts", asyncio.gather(
-            *(driver.app_account(authorization, f"acct-{i}") for i in range(seeds))))
 
         say(f"scenario 4, provider callbacks ({users + sessions + seeds})")
         enrolled = [*login_people, *session_people, *accounts]
@@ -220,6 +223,7 @@ async def bench(mode: Mode, only: tuple[str, ...], profile: Path | None) -> dict
             shutil.copytree(work / "logs", profile / "logs", dirs_exist_ok=True)
         shutil.rmtree(work, ignore_errors=True)  # the seeds of the run were in the data files
     finally:
+        hops.stop()
         stack.stop()
         await drop_databases(infra, databases)
     result["finishedAt"] = datetime.now(UTC).isoformat(timespec="seconds")
