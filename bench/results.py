@@ -129,8 +129,13 @@ def _failed(figures: dict | None) -> str:
     return "not run" if figures is None else f"**failed**: {figures.get('error', '?').splitlines()[0][:200]}"
 
 
-def _missing_row(title: str, key: str, figures: dict | None) -> str:
-    return f"| {title} | {_failed(figures)} | | | | | | | {TARGETS[key]} | {YES[None if figures is None else False]} |"
+def _scenario_row(result: dict, key: str, title: str) -> str:
+    s, v = result.get(key), result["verdict"].get(key)
+    if v is None:
+        return f"| {title} | {_failed(s)} | | | | | | | {TARGETS[key]} | {YES[None if s is None else False]} |"
+    rate, errors = (s["perSecond"], s["errors"]) if key in SCENARIOS else ("–", "–")
+    return (f"| {title} | {rate} | {s['p50Ms']} | {s['p99Ms']} | {errors} | {v['bound']} | {v['ratio']} "
+            f"| {v.get('oneHopRatio', '–')} | {TARGETS[key]} | {YES[v['met']]} |")
 
 
 def _bound_row(title: str, figures: dict | None) -> str:
@@ -167,20 +172,7 @@ def markdown(result: dict) -> str:
         "| scenario | per second | p50 ms | p99 ms | errors | bound | ratio | ratio to one hop | target | met |",
         "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | --- |",
     ]
-    for key, title in SCENARIOS.items():
-        s, v = result.get(key), verdict.get(key)
-        if v is None:
-            lines.append(_missing_row(title, key, s))
-            continue
-        lines.append(f"| {title} | {s['perSecond']} | {s['p50Ms']} | {s['p99Ms']} | {s['errors']} | {v['bound']} "
-                     f"| {v['ratio']} | {v.get('oneHopRatio', '–')} | {TARGETS[key]} | {YES[v['met']]} |")
-    for key, title in PROPAGATION.items():
-        s, v = result.get(key), verdict.get(key)
-        if v is None:
-            lines.append(_missing_row(title, key, s))
-            continue
-        lines.append(f"| {title} | – | {s['p50Ms']} | {s['p99Ms']} | – | {v['bound']} | {v['ratio']} | – "
-                     f"| {TARGETS[key]} | {YES[v['met']]} |")
+    lines += [_scenario_row(result, key, title) for key, title in {**SCENARIOS, **PROPAGATION}.items()]
     lines += ["", "Ratios: throughput ÷ bound; for propagation, the bound's latency ÷ the measured p50 "
               "(1.0 = at the bound).", ""]
     if verify := _ok(result, "verify"):
