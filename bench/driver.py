@@ -62,6 +62,15 @@ class Driver:
             raise RuntimeError(f"create-client failed: {done.stderr}")
         return json.loads(done.stdout.strip().splitlines()[-1])
 
+    async def app_known(self, authorization: str, timeout: float = 30) -> None:
+        """Until the gateway takes the new app's key: it may hear of a new client by an event, not at once."""
+        deadline = time.monotonic() + timeout
+        while (await self.api.get("/api/v1/registrations/reg_none", headers={"Authorization": authorization,
+                                                                            **self._ip()})).status_code == 401:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"setup: the gateway refused the new app's key for {timeout} s")
+            await asyncio.sleep(0.2)
+
     async def app_account(self, authorization: str, account: str) -> Person:
         started = await self._post("/api/v1/setup", json={"account": account},
                                    headers={"Authorization": authorization})

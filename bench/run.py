@@ -151,6 +151,7 @@ async def bench(mode: Mode, only: tuple[str, ...], profile: Path | None) -> dict
         say(f"setup ({everyone} people, {seeds} app accounts, side by side)")
         app = driver.create_app()
         authorization = "Basic " + base64.b64encode(f"{app['clientId']}:{app['clientSecret']}".encode()).decode()
+        await driver.app_known(authorization)
         people, accounts = await asyncio.gather(  # side by side: each its own figure in setupSeconds
             timed(setup, "people", asyncio.gather(*(driver.person() for _ in range(everyone)))),
             timed(setup, "appAccounts", asyncio.gather(
@@ -186,7 +187,8 @@ async def bench(mode: Mode, only: tuple[str, ...], profile: Path | None) -> dict
                 }, vus=mode.vus["verify"], seconds=mode.seconds)
                 # what the seeds can carry: each checked once per step, and a tenth of the checks wrong
                 capacity = round(seeds / PERIOD / (1 - WRONG_SHARE), 1)
-                return {**figures, "seeds": seeds, "periodSeconds": PERIOD, "capacityPerSecond": capacity}
+                return {**figures, "seeds": seeds, "periodSeconds": PERIOD, "wrongShare": WRONG_SHARE,
+                        "capacityPerSecond": capacity}
 
             await attempt(result, "verify", verify)
 
