@@ -91,7 +91,7 @@ def judge(result: dict) -> dict:
     verdict: dict = {}
     if login := _ok(result, "login"):
         verdict["login"] = {"bound": f"{argon2}/s (cores / argon2 median)", "ratio": _ratio(login["perSecond"], argon2),
-                            "met": bool(argon2) and login["perSecond"] >= 0.8 * argon2}
+                            "met": argon2 is not None and login["perSecond"] >= 0.8 * argon2}
     for key in ("verify", "refresh", "callback"):
         if figures := _ok(result, key):
             verdict[key] = {"bound": f"{two}/s (two hops + commit)", "ratio": _ratio(figures["perSecond"], two),
@@ -131,7 +131,7 @@ def _failed(figures: dict | None) -> str:
 
 def _scenario_row(result: dict, key: str, title: str) -> str:
     s, v = result.get(key), result["verdict"].get(key)
-    if v is None:
+    if s is None or v is None:
         return f"| {title} | {_failed(s)} | | | | | | | {TARGETS[key]} | {YES[None if s is None else False]} |"
     rate, errors = (s["perSecond"], s["errors"]) if key in SCENARIOS else ("–", "–")
     return (f"| {title} | {rate} | {s['p50Ms']} | {s['p99Ms']} | {errors} | {v['bound']} | {v['ratio']} "

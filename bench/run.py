@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import functools
 import json
 import math
 import os
@@ -139,8 +140,8 @@ async def bench(mode: Mode, only: tuple[str, ...], profile: Path | None) -> dict
 
         say("bounds: one hop + commit, two hops + commit")
         for name, (url, path) in hops.ready().items():
-            await attempt(bounds, name, lambda n=name, u=url, p=path: load.run(
-                n, u, {"path": p}, vus=mode.vus["hop"], seconds=mode.seconds))
+            await attempt(bounds, name, functools.partial(load.run, name, url, {"path": path}, vus=mode.vus["hop"],
+                                                          seconds=mode.seconds))
         hops.stop()
 
         argon2 = bounds["argon2"].get("loginsPerSecondBound", 50)
