@@ -57,6 +57,7 @@ class K6:
         env = {**os.environ, "SCENARIO": scenario, "BASE_URL": base_url, "DATA": str(data_file),
                "SUMMARY": str(summary), "VUS": str(vus), "SECONDS": str(seconds), "PERIOD": str(PERIOD),
                "K6_NO_USAGE_REPORT": "true"}
+        load_before = round(os.getloadavg()[0], 2)  # the machine may be shared: how busy it was as this began
         profilers = self._profilers(scenario)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)  # k6 is the only child that ends in between
         try:
@@ -79,7 +80,8 @@ class K6:
             raise RuntimeError(f"k6 {scenario} exited {process.returncode}: {lines[-1][:300]}\n"
                                + "\n".join(lines)[-3000:])
         warnings = [line for line in output.decode().splitlines() if "level=warning" in line][:3]
-        return scenario_result(scenario, json.loads(summary.read_text()), usage, warnings)
+        return {**scenario_result(scenario, json.loads(summary.read_text()), usage, warnings),
+                "loadAverageBefore": load_before}
 
     def _profilers(self, scenario: str) -> list[subprocess.Popen]:
         if self.profile is None:
