@@ -85,7 +85,6 @@ async def kafka_bound(infra: Infra, samples: int) -> dict:
             "p50Ms": rounded(quantile(times, 0.5)), "p99Ms": rounded(quantile(times, 0.99))}
 
 
-
 class HopServices:
     """The bench's hop service twice: ``oneHop`` commits, ``twoHops`` relays to it. Started beside the services
     under test (they boot together), measured once all are up, stopped before the scenarios."""

@@ -1,6 +1,6 @@
 """The benchmark: a fresh stack on this machine, its hot paths under load, each beside its bound.
 
-    ./stack bench            # the full run (about 8 minutes, most of it enrolling scenario 2's seeds)
+    ./stack bench            # the full run (about 10 minutes, most of it enrolling scenario 2's seeds)
     ./stack bench --smoke    # a few seconds per scenario, no targets: CI runs it so the harness can't rot
     ./stack bench --only verify --seeds 3000    # some of the scenarios (scenario 4 always: it enrolls everyone)
 
@@ -193,10 +193,6 @@ async def bench(mode: Mode, only: tuple[str, ...], profile: Path | None) -> dict
 
             await attempt(result, "verify", verify)
 
-        tokens: list[str] = []
-        if "refresh" in only:
-            tokens = await timed(setup, "sessions", asyncio.gather(*(driver.refresh_token(p) for p in session_people)))
-
         if "login" in only:
             say("scenario 1, full logins (and scenario 5 under it)")
 
@@ -215,8 +211,13 @@ async def bench(mode: Mode, only: tuple[str, ...], profile: Path | None) -> dict
 
         if "refresh" in only:
             say("scenario 3, refresh-token rotation")
-            await attempt(result, "refresh", lambda: load.run("refresh", gateway, {"tokens": tokens},
-                                                              vus=mode.vus["refresh"], seconds=mode.seconds))
+
+            async def refresh() -> dict:
+                tokens = await timed(setup, "sessions", asyncio.gather(*map(driver.refresh_token, session_people)))
+                return await load.run("refresh", gateway, {"tokens": tokens}, vus=mode.vus["refresh"],
+                                      seconds=mode.seconds)
+
+            await attempt(result, "refresh", refresh)
         await driver.aclose()
     except BaseException:
         print(f"bench: failed; service logs are in {work / 'logs'}", file=sys.stderr)
