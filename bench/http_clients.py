@@ -14,18 +14,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import aiohttp
 import httpx
 import uvloop
 from httpx_aiohttp import AiohttpTransport
+from servers import small_server
 
 from twofold_common.peer import PeerClient
-from twofold_common.testing.processes import free_port
 
 SERVER = """
 from starlette.applications import Starlette
@@ -97,18 +94,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
-    port = free_port()
-    work = Path(__file__).resolve().parent
-    server = subprocess.Popen([sys.executable, "-c", SERVER + f"\nimport uvicorn\nuvicorn.run(app, port={port}, "
-                               "log_level='warning', access_log=False, loop='uvloop', http='httptools')"], cwd=work)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                httpx.get(url + "/r")
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with small_server(SERVER) as url:
         runs = {
             "httpx (its own transport)": lambda: with_httpx(url, args.requests, args.concurrency, "httpx"),
             "httpx over aiohttp (httpx-aiohttp)": lambda: with_httpx(url, args.requests, args.concurrency, "aiohttp"),
@@ -118,9 +104,6 @@ def main() -> None:
         for name, run in runs.items():
             ms, rate = uvloop.run(run())
             print(f"{name:38s} {ms:6.3f} ms CPU per request, {rate:7.0f} requests/s")
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 if __name__ == "__main__":

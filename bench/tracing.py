@@ -15,19 +15,15 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import subprocess
-import sys
-import time
 import timeit
 from typing import Any, ClassVar
 
-import httpx
 import uvloop
 from fastapi import APIRouter, FastAPI
+from servers import small_server
 
 from twofold_common.runtime import create_service_app
 from twofold_common.settings import ServiceSettings
-from twofold_common.testing.processes import free_port
 from twofold_common.tracing import trace_context
 
 SINK = """
@@ -101,17 +97,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=3, help="each run this many times, alternating; the least counts")
     args = parser.parse_args()
-    port = free_port()
-    sink = subprocess.Popen([sys.executable, "-c", SINK + f"\nimport uvicorn\nuvicorn.run(app, port={port}, "
-                             "log_level='warning', access_log=False)"])
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                httpx.post(url + "/v1/traces")
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with small_server(SINK) as url:
         runs = {
             "off (no collector named)": ({}, {}),
             "on, every request recorded and exported": ({"OTEL_EXPORTER_OTLP_ENDPOINT": url},
@@ -134,9 +120,6 @@ def main() -> None:
         calls = 1_000_000
         seconds = timeit.timeit(trace_context, number=calls)
         print(f"{'trace_context() with no span (off)':42s} {seconds / calls * 1e9:7.0f} ns per call")
-    finally:
-        sink.terminate()
-        sink.wait(10)
 
 
 if __name__ == "__main__":

@@ -1,25 +1,34 @@
 // The load of bench/run.py: one scenario per k6 run, chosen by SCENARIO, on data prepared by run.py (DATA).
 //
-// Every request goes to the gateway.  Callers come from many addresses (X-Forwarded-For from
-// 198.18.0.0/15, the range set aside for benchmarks; the bench's gateway trusts 127.0.0.1 as its
-// proxy), so the per-ip limits apply as they would to real users.  TOTP codes were computed by
-// run.py for each time step of the run: a login uses the code of the step it happens in.
+// Every request of a scenario goes to the gateway; the bounds' requests go to the bench's own hop service
+// (bench/hop.py) with the same load shape.  Callers come from many addresses (X-Forwarded-For from
+// 198.18.0.0/15, the range set aside for benchmarks; the bench's gateway trusts 127.0.0.1 as its proxy), so
+// the per-ip limits apply as they would to real users.  TOTP codes are computed here when they are sent, from
+// the seeds run.py enrolled (totp.js): a slow machine makes the run slower, never its codes stale.
 import http from 'k6/http';
 import exec from 'k6/execution';
+import { sleep } from 'k6';
 import { Counter, Trend } from 'k6/metrics';
+import { step, totp } from './totp.js';
 
 const SCENARIO = __ENV.SCENARIO;
 const BASE = __ENV.BASE_URL;
 const VUS = parseInt(__ENV.VUS || '8', 10);
 const SECONDS = parseFloat(__ENV.SECONDS || '10');
-const PERIOD = 30;
+const PERIOD = parseInt(__ENV.PERIOD || '30', 10);
 const DATA = JSON.parse(open(__ENV.DATA));
 
 // One operation: a request, or for a login the two requests of the flow (their durations added).
 const operation = new Trend('operation', true);
 const succeeded = new Counter('succeeded');
 const failed = new Counter('failed');
-const rejected = new Counter('rejected'); // answered correctly, but "no": a replayed or wrong code
+// scenario 2's answers, by what was sent: a fresh valid code accepted, a wrong code refused, a fresh valid code
+// refused (it was used in its step already: the harness's defect, never the system's), a wrong code accepted
+const accepted = new Counter('accepted');
+const wrong = new Counter('wrong');
+const replayed = new Counter('replayed');
+const wrongAccepted = new Counter('wrongAccepted');
+const exhausted = new Counter('exhausted');  // a VU had used every seed of its share in the step: it waited
 
 const COUNTED = ['login', 'callback'];  // each item is used once
 export const options = {
@@ -33,15 +42,11 @@ export const options = {
 };
 
 function itemCount() {
-  return SCENARIO === 'login' ? DATA.users.length : DATA.paths.length;
+  return SCENARIO === 'login' ? DATA.users.length : DATA.registrations.length;
 }
 
 function address(i) {
   return `198.${18 + ((i >> 16) & 1)}.${(i >> 8) & 255}.${i & 255}`;
-}
-
-function step() {
-  return Math.floor(Date.now() / 1000 / PERIOD);
 }
 
 function params(ip, extra) {
@@ -67,24 +72,60 @@ function login() {
   const first = http.post(`${BASE}/api/auth/login`, JSON.stringify({ email: user.email, password: user.password }),
                           params(ip));
   if (first.status !== 200 || first.json('status') !== '2fa_required') return outcome(false, 0, first);
-  const code = user.codes[String(step())];
   const second = http.post(`${BASE}/api/auth/login/2fa`,
-                           JSON.stringify({ challengeToken: first.json('challengeToken'), code: code }), params(ip));
+                           JSON.stringify({ challengeToken: first.json('challengeToken'),
+                                            code: totp(user.seed, PERIOD) }), params(ip));
   outcome(second.status === 200 && !!second.json('accessToken'), first.timings.duration + second.timings.duration,
           second);
 }
 
-let account = 0;
+// Scenario 2: each VU owns every VUS-th seed and checks each once per time step with the step's code, so no
+// code is sent twice; every tenth check sends a wrong code instead (to the seed at hand, which stays unused).
+const WRONG_EVERY = Math.round(1 / DATA.wrongShare);
+const MAX_WRONG = 4;  // per seed: under the attempt limit (5 failures per 15 minutes per account)
+let mine = null;
+let next = 0;
+let checkedStep = -1;
+let checks = 0;
+const wrongs = {};
 function verify() {
-  // each VU walks its own share of the accounts; the first check of a step is valid, the next ones replays
-  const accounts = DATA.accounts;
-  const entry = accounts[((exec.vu.idInTest - 1) + VUS * account++) % accounts.length];
-  const response = http.post(`${BASE}/api/v1/verify`,
-                             JSON.stringify({ account: entry.account, code: entry.codes[String(step())] }),
+  if (mine === null) mine = DATA.accounts.filter((_, i) => i % VUS === exec.vu.idInTest - 1);
+  const now = step(PERIOD);
+  if (now !== checkedStep) {
+    checkedStep = now;
+    next = 0;
+  }
+  if (next >= mine.length) {  // all of this VU's seeds were used in this step: wait for the next one
+    exhausted.add(1);
+    sleep(Math.max(0.01, (now + 1) * PERIOD - Date.now() / 1000));
+    return;
+  }
+  const entry = mine[next];
+  const valid = totp(entry.seed, PERIOD);
+  // offset per VU: in a short run where each VU checks a few codes, the tenth are still wrong across VUs
+  const sendWrong = (++checks + exec.vu.idInTest) % WRONG_EVERY === 0 && (wrongs[entry.account] || 0) < MAX_WRONG;
+  let code = valid;
+  if (sendWrong) {
+    wrongs[entry.account] = (wrongs[entry.account] || 0) + 1;
+    code = wrongCode(entry.seed, now);
+  } else {
+    next++;
+  }
+  const response = http.post(`${BASE}/api/v1/verify`, JSON.stringify({ account: entry.account, code: code }),
                              params('127.0.0.1', { Authorization: DATA.authorization }));
-  const ok = response.status === 200;
-  if (ok && response.json('valid') !== true) rejected.add(1);
-  outcome(ok, response.timings.duration, response);
+  if (response.status !== 200) return outcome(false, 0, response);
+  const answer = response.json('valid') === true;
+  if (sendWrong) (answer ? wrongAccepted : wrong).add(1);
+  else (answer ? accepted : replayed).add(1);
+  outcome(answer !== sendWrong, response.timings.duration, response);
+}
+
+function wrongCode(seed, now) {
+  // a code no step of the window accepts
+  const window = [now - 1, now, now + 1].map((s) => totp(seed, PERIOD, s * PERIOD * 1000));
+  let code = (parseInt(window[1], 10) + 500000) % 1000000;
+  while (window.includes(String(code).padStart(6, '0'))) code = (code + 1) % 1000000;
+  return String(code).padStart(6, '0');
 }
 
 // Each VU owns a slice of the sessions and rotates their refresh tokens in turn.
@@ -102,18 +143,26 @@ function refresh() {
   outcome(ok, response.timings.duration, response);
 }
 
+// The provider's page sends the browser back to our callback with the seed and the code it shows now.
 function callback() {
   const i = exec.scenario.iterationInTest;
-  const response = http.get(`${BASE}${DATA.paths[i]}`, params(address(i)));
+  const r = DATA.registrations[i];
+  const query = { success: 'true', regToken: r.regToken, seed: r.seed, code: totp(r.seed, PERIOD), seedId: r.seedId,
+                  timestamp: String(Date.now()) };
+  const encoded = Object.keys(query).map((k) => `${k}=${encodeURIComponent(query[k])}`).join('&');
+  const response = http.get(`${BASE}${r.callback}?${encoded}`, params(address(i)));
   outcome(response.status === 200, response.timings.duration, response);
 }
 
-function trivial() {
-  const response = http.get(`${BASE}/healthz`, { responseType: 'text' });
+// The bounds: one request through the bench's hop service (bench/hop.py), the least one of ours costs.
+let note = 0;
+function bound() {
+  const response = http.post(`${BASE}${DATA.path}`, JSON.stringify({ note: `${exec.vu.idInTest}-${note++}` }),
+                             params('127.0.0.1'));
   outcome(response.status === 200, response.timings.duration, response);
 }
 
-const RUN = { login, verify, refresh, callback, trivial };
+const RUN = { login, verify, refresh, callback, oneHop: bound, twoHops: bound };
 
 export default function () {
   RUN[SCENARIO]();
