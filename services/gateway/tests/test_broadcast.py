@@ -87,3 +87,20 @@ async def test_every_listener_hears_everything_since_its_lookback_and_across_an_
     finally:
         stopping.set()
         await asyncio.wait_for(asyncio.gather(*tasks), 10)
+
+
+async def test_a_listener_without_lookback_hears_the_topic_from_its_beginning(
+    infra: Infra, producer: AIOKafkaProducer
+) -> None:
+    await announce(producer, 100, age_seconds=30 * 86_400)  # older than any lookback: a compacted topic's state
+    stopping = asyncio.Event()
+    heard = Heard()
+    task = asyncio.create_task(BroadcastListener(infra.kafka_bootstrap, {Announced: heard.on_announced},
+                                                 lookback_seconds=None).run(stopping))
+    try:
+        await eventually(lambda: all_heard([heard], {100}), timeout=60)
+        await announce(producer, 101)
+        await eventually(lambda: all_heard([heard], {100, 101}), timeout=60)
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, 10)
