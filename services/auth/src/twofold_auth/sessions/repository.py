@@ -64,8 +64,23 @@ async def insert_refresh_token(session: AsyncSession, *, token_hash: bytes, sess
     ))
 
 
-async def find_refresh_token(session: AsyncSession, token_hash: bytes) -> RefreshTokenRow | None:
-    row = (await session.execute(
+@dataclass(frozen=True)
+class Rotation:
+    """What a refresh token's rotation found (``token``, as it was before), whether it spent the token now (False:
+    it was spent before, a reuse), and whether it issued the new one (the session was live and not idle)."""
+
+    token: RefreshTokenRow
+    spent: bool
+    issued: bool
+
+
+async def rotate_refresh_token(session: AsyncSession, *, token_hash: bytes, client_id: str | None, new_id: uuid.UUID,
+                               new_hash: bytes, now: datetime, idle: timedelta, lifetime: timedelta) -> Rotation | None:
+    """A refresh token's whole rotation in one statement (one round trip): find the token with its session, spend
+    it (only a token of ``client_id``'s session, only if unused: of two concurrent uses one spends it and the other
+    is a reuse), and if the session is live and not idle, mark the activity and insert the new token, which never
+    outlives the session. None: no such token. Revoking after a reuse or an idle session is the caller's."""
+    found = (
         sa.select(refresh_tokens.c.id, refresh_tokens.c.expires_at, refresh_tokens.c.session_id,
                   sessions.c.user_id, sessions.c.amr, sessions.c.revoked_at, sessions.c.expires_at.label("ends"),
                   sessions.c.last_activity_at, users.c.email, sessions.c.auth_time, sessions.c.client_id,
@@ -73,17 +88,35 @@ async def find_refresh_token(session: AsyncSession, token_hash: bytes) -> Refres
         .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
         .join(users, users.c.id == sessions.c.user_id)
         .where(refresh_tokens.c.token_hash == token_hash)
-    )).first()
-    return RefreshTokenRow(**row._mapping) if row else None
-
-
-async def spend_refresh_token(session: AsyncSession, token_id: uuid.UUID, now: datetime) -> bool:
-    """Atomic spend: of two concurrent uses, one gets True and the other is a reuse."""
-    spent = await session.scalar(
-        sa.update(refresh_tokens).where(refresh_tokens.c.id == token_id, refresh_tokens.c.used_at.is_(None))
+    ).cte("found")
+    spent = (
+        sa.update(refresh_tokens)
+        .where(refresh_tokens.c.id == found.c.id, refresh_tokens.c.used_at.is_(None),
+               found.c.client_id.is_not_distinct_from(client_id))
         .values(used_at=now).returning(refresh_tokens.c.id)
-    )
-    return spent is not None
+    ).cte("spent")
+    touched = (
+        sa.update(sessions)
+        .where(sessions.c.id == found.c.session_id, found.c.id.in_(sa.select(spent.c.id)), found.c.expires_at > now,
+               *_live(now, idle))
+        .values(last_activity_at=now).returning(sessions.c.id, sessions.c.expires_at)
+    ).cte("touched")
+    issued = (
+        sa.insert(refresh_tokens)
+        .from_select(["id", "token_hash", "session_id", "expires_at"],
+                     sa.select(sa.literal(new_id, sa.Uuid), sa.literal(new_hash, sa.LargeBinary), touched.c.id,
+                               sa.func.least(touched.c.expires_at, sa.literal(now + lifetime, sa.DateTime(True)))))
+        .returning(refresh_tokens.c.id)
+    ).cte("issued")
+    row = (await session.execute(
+        sa.select(found, sa.exists(sa.select(spent.c.id)).label("spent"),
+                  sa.exists(sa.select(issued.c.id)).label("issued"))
+    )).first()
+    if row is None:
+        return None
+    fields = dict(row._mapping)
+    spent_now, issued_now = fields.pop("spent"), fields.pop("issued")
+    return Rotation(RefreshTokenRow(**fields), spent=spent_now, issued=issued_now)
 
 
 async def touch(session: AsyncSession, session_id: uuid.UUID, now: datetime) -> None:
