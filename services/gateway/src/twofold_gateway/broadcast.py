@@ -136,7 +136,14 @@ class BroadcastListener:
             return  # other event types share the topic
         event_class, handler = entry
         try:
-            await handler(event_class.model_validate(envelope.data), envelope)
+            event = event_class.model_validate(envelope.data)
+        except ValidationError as exc:
+            # where and why, not the values: an event's data may hold what no log may (a key's verifier)
+            log.error("invalid event skipped", extra={"event_type": envelope.type, "event_id": str(envelope.id),
+                                                      "error": str(exc.errors(include_input=False, include_url=False))})
+            return
+        try:
+            await handler(event, envelope)
         except Exception as exc:
             # A broadcast keeps a cache; one bad event must not stop the others from arriving.
             log.error("broadcast handler failed", extra={"event_type": envelope.type, "event_id": str(envelope.id),
