@@ -134,10 +134,6 @@ async def rotate_refresh_token(session: AsyncSession, *, token_hash: bytes, clie
     return Rotation(RefreshTokenRow(**fields), spent=spent_now, issued=issued_now)
 
 
-async def touch(session: AsyncSession, session_id: uuid.UUID, now: datetime) -> None:
-    await session.execute(sa.update(sessions).where(sessions.c.id == session_id).values(last_activity_at=now))
-
-
 async def touch_if_live(session: AsyncSession, *, session_id: uuid.UUID, user_id: uuid.UUID, now: datetime,
                         idle: timedelta) -> bool:
     """Activity on a live session; False when it has ended."""
