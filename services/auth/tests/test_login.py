@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import jwt
@@ -78,6 +79,23 @@ async def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_session(au
                                        json={"refreshToken": second["refreshToken"]})).status_code == 401
     ended = await auth_stack.http.get("/api/auth/sessions", headers=bearer(second["accessToken"]))
     assert ended.status_code == 401 and ended.json()["type"].endswith("/session-ended")
+
+
+async def test_parallel_uses_of_one_refresh_token_rotate_it_once_and_end_the_session(auth_stack) -> None:
+    user = await auth_stack.enroll(await auth_stack.register())
+    first = await auth_stack.sign_in(user)
+    answers = await asyncio.gather(*(auth_stack.http.post("/api/auth/token/refresh",
+                                                          json={"refreshToken": first["refreshToken"]})
+                                     for _ in range(20)))
+    assert sorted(answer.status_code for answer in answers) == [200] + [401] * 19
+    [won] = [answer.json() for answer in answers if answer.status_code == 200]
+    # the others were reuses: the session ended, the winner's new token with it
+    assert (await auth_stack.http.post("/api/auth/token/refresh",
+                                       json={"refreshToken": won["refreshToken"]})).status_code == 401
+    [row] = await auth_stack.sql("SELECT revoked_reason FROM sessions WHERE id = $1", uuid.UUID(first["sessionId"]))
+    assert row["revoked_reason"] == "refresh-token-reuse"
+    assert [r["n"] for r in await auth_stack.sql("SELECT count(*) AS n FROM refresh_tokens WHERE session_id = $1",
+                                                 uuid.UUID(first["sessionId"]))] == [2]
 
 
 async def test_logout_revoke_one_and_revoke_all(auth_stack) -> None:

@@ -87,3 +87,26 @@ async def test_every_listener_hears_everything_since_its_lookback_and_across_an_
     finally:
         stopping.set()
         await asyncio.wait_for(asyncio.gather(*tasks), 10)
+
+
+async def test_a_listener_without_lookback_hears_the_topic_from_its_beginning(
+    infra: Infra, producer: AIOKafkaProducer, caplog: pytest.LogCaptureFixture
+) -> None:
+    await announce(producer, 100, age_seconds=30 * 86_400)  # older than any lookback: a compacted topic's state
+    # an event of the type that does not validate: skipped, and its values stay out of the log
+    await producer.send_and_wait(Announced.topic, CloudEvent(
+        id=uuid.uuid4(), source="/test", type=Announced.type, time=datetime.now(UTC), data={"number": "not-logged"}
+    ).model_dump_json().encode())
+    stopping = asyncio.Event()
+    heard = Heard()
+    task = asyncio.create_task(BroadcastListener(infra.kafka_bootstrap, {Announced: heard.on_announced},
+                                                 lookback_seconds=None).run(stopping))
+    try:
+        await eventually(lambda: all_heard([heard], {100}), timeout=60)
+        await announce(producer, 101)
+        await eventually(lambda: all_heard([heard], {100, 101}), timeout=60)
+        skipped = [r for r in caplog.records if r.getMessage() == "invalid event skipped"]
+        assert skipped and all("not-logged" not in str(vars(r)) for r in caplog.records)
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, 10)

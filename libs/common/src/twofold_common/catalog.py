@@ -10,13 +10,27 @@ import json
 import sys
 from typing import Any
 
-from .events import AUTH_TOPIC, REGISTRATION_TOPIC, VAULT_TOPIC, CloudEvent, Event
+from .events import AUTH_CLIENTS_TOPIC, AUTH_TOPIC, COMPACTED_TOPICS, REGISTRATION_TOPIC, VAULT_TOPIC, CloudEvent, Event
 
-PUBLISHERS = {AUTH_TOPIC: "auth", REGISTRATION_TOPIC: "registration", VAULT_TOPIC: "vault"}
+PUBLISHERS = {AUTH_TOPIC: "auth", AUTH_CLIENTS_TOPIC: "auth", REGISTRATION_TOPIC: "registration",
+              VAULT_TOPIC: "vault"}
 
 
 def _message_name(event: type[Event]) -> str:
     return event.__name__
+
+
+def _short(topic: str) -> str:
+    """A topic in operation names: its publisher's name, and for a topic other than its events the topic's kind."""
+    service, kind = PUBLISHERS[topic], topic.rsplit(".", 1)[1]
+    return service if kind == "events" else f"{service}-{kind}"
+
+
+def _description(topic: str) -> str:
+    described = f"Events published by {PUBLISHERS[topic]} (Kafka key: the subject, for per-subject ordering)."
+    if topic in COMPACTED_TOPICS:
+        described += " Compacted: each event holds its subject's whole state, and the latest one of each is kept."
+    return described
 
 
 def asyncapi() -> dict[str, Any]:
@@ -44,22 +58,22 @@ def asyncapi() -> dict[str, Any]:
     channels = {
         topic.replace(".", "-"): {
             "address": topic,
-            "description": f"Events published by {service} (Kafka key: the subject, for per-subject ordering).",
+            "description": _description(topic),
             "messages": {_message_name(e): {"$ref": f"#/components/messages/{_message_name(e)}"}
                          for e in events if e.topic == topic},
         }
-        for topic, service in PUBLISHERS.items()
+        for topic in PUBLISHERS
     }
     operations = {}
-    for topic, service in PUBLISHERS.items():
+    for topic in PUBLISHERS:
         channel = topic.replace(".", "-")
-        operations[f"{service}-publishes"] = {
+        operations[f"{_short(topic)}-publishes"] = {
             "action": "send", "channel": {"$ref": f"#/channels/{channel}"},
             "messages": [{"$ref": f"#/channels/{channel}/messages/{_message_name(e)}"}
                          for e in events if e.topic == topic],
         }
         for consumer in sorted({c for e in events if e.topic == topic for c in e.consumed_by}):
-            operations[f"{consumer}-consumes-{service}"] = {
+            operations[f"{consumer}-consumes-{_short(topic)}"] = {
                 "action": "receive", "channel": {"$ref": f"#/channels/{channel}"},
                 "messages": [{"$ref": f"#/channels/{channel}/messages/{_message_name(e)}"}
                              for e in events if e.topic == topic and consumer in e.consumed_by],

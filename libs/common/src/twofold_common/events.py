@@ -17,9 +17,14 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 AUTH_TOPIC = "twofold.auth.events"
+# API clients' state, keyed by client id; compacted: the latest event of each client is kept for good
+AUTH_CLIENTS_TOPIC = "twofold.auth.clients"
 REGISTRATION_TOPIC = "twofold.registration.events"
 VAULT_TOPIC = "twofold.vault.events"
 CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json"
+# Topics whose events each carry their subject's whole state: Kafka keeps the latest event of each key instead of
+# dropping old events after a retention time, so a reader that starts from the beginning learns the present state.
+COMPACTED_TOPICS = frozenset({AUTH_CLIENTS_TOPIC})
 
 
 def _absent(value: str | None) -> bool:
@@ -197,6 +202,37 @@ class AccountUnlocked(UserEvent):
 
     type = "account.unlocked.v1"
     by: UnlockedBy
+
+
+class KeyVerifier(BaseModel):
+    """One secret of a client that works now, as a verifier (``api_keys.key_verifier``, hex), never the secret;
+    ``until``: when it stops working (the end of a rotation's overlap), None while it is the current one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    digest: str = Field(pattern="^[0-9a-f]{64}$")
+    until: datetime | None = None
+
+
+ClientChange = Literal["created", "secret_rotated", "disabled", "enabled", "verifier_recorded"]
+
+
+class ClientChanged(Event):
+    """An API client was created, its secret rotated, or it was disabled or enabled: its whole state as the gateway
+    needs it to check the app's key itself (its scopes, whether it is enabled, a verifier of each secret that
+    works). ``verifier_recorded``: a client from before verifiers authenticated, and auth recorded its verifier."""
+
+    type = "client.changed.v1"
+    topic = AUTH_CLIENTS_TOPIC
+    consumed_by = ("gateway",)
+    client_id: str
+    change: ClientChange
+    enabled: bool
+    scopes: tuple[str, ...]
+    verifiers: tuple[KeyVerifier, ...]
+
+    def subject(self) -> str:
+        return self.client_id
 
 
 # --- registration ------------------------------------------------------------

@@ -11,6 +11,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import TopicAlreadyExistsError
 
+from .events import COMPACTED_TOPICS
+
 log = logging.getLogger(__name__)
 
 
@@ -60,7 +62,8 @@ class ProducerHolder:
 async def ensure_topics(bootstrap: str, topics: Iterable[str], *, partitions: int, replication: int,
                         retention_hours: float) -> None:
     """Create missing topics (the broker does not auto-create: a typo must not invent a topic), keeping records
-    ``retention_hours``: a consumer group that starts from the beginning replays that much at most."""
+    ``retention_hours``: a consumer group that starts from the beginning replays that much at most. A compacted
+    topic (``COMPACTED_TOPICS``) keeps the latest record of each key instead."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     await admin.start()
     try:
@@ -70,13 +73,19 @@ async def ensure_topics(bootstrap: str, topics: Iterable[str], *, partitions: in
             try:
                 await admin.create_topics(
                     [NewTopic(name=t, num_partitions=partitions, replication_factor=replication,
-                              topic_configs={"retention.ms": str(int(retention_hours * 3_600_000))}) for t in missing]
+                              topic_configs=_configs(t, retention_hours)) for t in missing]
                 )
             except TopicAlreadyExistsError:
                 pass  # another replica created it first
             log.info("kafka topics created", extra={"topics": missing})
     finally:
         await admin.close()
+
+
+def _configs(topic: str, retention_hours: float) -> dict[str, str]:
+    if topic in COMPACTED_TOPICS:
+        return {"cleanup.policy": "compact"}  # the latest event of each key, for good
+    return {"retention.ms": str(int(retention_hours * 3_600_000))}
 
 
 async def broker_reachable(bootstrap: str, timeout: float = 2.0) -> bool:

@@ -19,7 +19,7 @@ _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("reques
 
 REDACTED = "[REDACTED]"
 SECRET_KEYS = re.compile(
-    r"(seed|secret|password|passwd|token|code|authorization|cookie|api[_-]?key|signature|otp)",
+    r"(seed|secret|password|passwd|token|code|authorization|cookie|api[_-]?key|signature|otp|verifier)",
     re.IGNORECASE,
 )
 # key=value pairs in free text and query strings: seed=ABC, regToken=reg_..., "code": "123456"

@@ -1,6 +1,6 @@
 from fastapi import APIRouter, FastAPI
 
-from twofold_common.events import AUTH_TOPIC, Event, RegistrationCompleted, SessionRevoked
+from twofold_common.events import AUTH_CLIENTS_TOPIC, AUTH_TOPIC, Event, RegistrationCompleted, SessionRevoked
 from twofold_common.runtime import Runtime, create_service_app
 
 from . import deps
@@ -43,7 +43,8 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         await runtime.state["vault_http"].aclose()
         await runtime.state["backchannel_logout"].aclose()
 
-    publishes: list[type[Event]] = [cls for cls in Event.registry.values() if cls.topic == AUTH_TOPIC]
+    publishes: list[type[Event]] = [cls for cls in Event.registry.values()
+                                    if cls.topic in (AUTH_TOPIC, AUTH_CLIENTS_TOPIC)]
     return create_service_app(
         settings,
         title="twofold auth",

@@ -175,6 +175,11 @@ api_clients = sa.Table(
     sa.Column("previous_redirect_key_sealed", sa.LargeBinary, nullable=True),
     sa.Column("previous_secret_expires_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("secret_rotated_at", sa.DateTime(timezone=True), nullable=True),
+    # What the gateway checks API keys with (twofold_common.api_keys, published in client.changed.v1): auth's own
+    # check stays on the keyed hashes above. Null for a client from before verifiers until its secret next
+    # authenticates (clients/service.py)
+    sa.Column("secret_verifier", sa.LargeBinary(32), nullable=True),
+    sa.Column("previous_secret_verifier", sa.LargeBinary(32), nullable=True),
 )
 
 audit_log = sa.Table(

@@ -8,7 +8,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twofold_common.access_tokens import TokenVerifier
-from twofold_common.events import SessionRevoked
+from twofold_common.events import ClientChanged, SessionRevoked
 from twofold_common.runtime import Runtime, create_service_app
 
 from . import endpoints
@@ -59,8 +59,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         revoked = RevokedSessions(settings.access_token_seconds)
         verifier = TokenVerifier(issuer=settings.token_issuer, audience=settings.token_audience,
                                  jwks_url="/.well-known/jwks.json", http=upstreams.clients[Upstream.AUTH])
-        api_keys = ApiKeys(auth_internal, ttl=settings.api_key_cache_seconds,
-                           negative_ttl=settings.api_key_negative_cache_seconds)
+        api_keys = ApiKeys(auth_internal, negative_ttl=settings.api_key_negative_cache_seconds)
         refusals = runtime.metrics.counter("twofold_gateway_rate_limited_requests_total",
                                            "Requests the per-address limit refused (429)")
         runtime.state["http"] = [upstreams, auth_internal]
@@ -79,6 +78,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                                      lookback_seconds=settings.access_token_seconds + CLOCK_SKEW_SECONDS,
                                      client_id="gateway")
         runtime.spawn(listener.run(runtime.stopping), "gateway-revocations")
+        # Every replica knows every API client: its topic from the beginning (compacted: each one's latest state).
+        clients = BroadcastListener(settings.kafka_bootstrap, {ClientChanged: api_keys.on_client_changed},
+                                    lookback_seconds=None, client_id="gateway")
+        runtime.spawn(clients.run(runtime.stopping), "gateway-api-clients")
 
     async def stop(runtime: Runtime) -> None:
         for http in runtime.state["http"]:
@@ -90,7 +93,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                              routes=list(endpoints.readiness.routes),
                              openapi_url=None, docs_url=None, redoc_url=None)
     # Heard through the broadcast listener, not the shared consumer: declared for the event catalog's check.
-    app.state.handled_events = (SessionRevoked,)
+    app.state.handled_events = (SessionRevoked, ClientChanged)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST", "DELETE"],

@@ -5,8 +5,10 @@ replicas of a service and each event is handled once.  Some state must instead
 be known by every replica, such as the gateway's list of revoked sessions: a
 broadcast listener reads all partitions itself, commits nothing, and on start
 goes back ``lookback_seconds`` (by message timestamp) so a fresh replica knows
-what happened recently.  Handlers update in-memory state; they must tolerate
-seeing an event twice (a reconnect may re-read the last batch).
+what happened recently, or to the beginning (None) of a compacted topic, whose
+latest event of each key is the present state.  Handlers update in-memory
+state; they must tolerate seeing an event twice (a reconnect may re-read the
+last batch).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class BroadcastListener:
         bootstrap: str,
         handlers: Mapping[type[Event], BroadcastHandler],
         *,
-        lookback_seconds: float,
+        lookback_seconds: float | None,
         client_id: str = "twofold-broadcast",
     ) -> None:
         self.bootstrap = bootstrap
@@ -108,11 +110,14 @@ class BroadcastListener:
         consumer.assign(partitions)
         fresh = [tp for tp in partitions if tp not in self._positions]
         starts = dict(self._positions)
-        if fresh:
+        lookback = self.lookback_seconds
+        if fresh and lookback is None:
+            starts.update(await consumer.beginning_offsets(fresh))
+        elif fresh and lookback is not None:
             # The end offsets are read first: an event written between the two
             # calls has an offset at or past them, so it is read, not skipped.
             ends = await consumer.end_offsets(fresh)
-            since_ms = int((time.time() - self.lookback_seconds) * 1000)
+            since_ms = int((time.time() - lookback) * 1000)
             found = await consumer.offsets_for_times({tp: since_ms for tp in fresh})
             for tp in fresh:
                 starts[tp] = found[tp].offset if found.get(tp) is not None else ends[tp]
@@ -131,7 +136,14 @@ class BroadcastListener:
             return  # other event types share the topic
         event_class, handler = entry
         try:
-            await handler(event_class.model_validate(envelope.data), envelope)
+            event = event_class.model_validate(envelope.data)
+        except ValidationError as exc:
+            # where and why, not the values: an event's data may hold what no log may (a key's verifier)
+            log.error("invalid event skipped", extra={"event_type": envelope.type, "event_id": str(envelope.id),
+                                                      "error": str(exc.errors(include_input=False, include_url=False))})
+            return
+        try:
+            await handler(event, envelope)
         except Exception as exc:
             # A broadcast keeps a cache; one bad event must not stop the others from arriving.
             log.error("broadcast handler failed", extra={"event_type": envelope.type, "event_id": str(envelope.id),

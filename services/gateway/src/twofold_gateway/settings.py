@@ -33,7 +33,7 @@ class GatewaySettings(ServiceSettings):
     # Auth's access-token lifetime: how long a revoked session must be remembered.
     access_token_seconds: int = Field(default=900, ge=1)
 
-    api_key_cache_seconds: float = Field(default=30.0, ge=0)
+    # How long auth's refusal of an API key is remembered (a key auth accepted is checked from client events).
     # Short, so a secret that was just created or fixed works almost at once.
     api_key_negative_cache_seconds: float = Field(default=1.0, ge=0)
 

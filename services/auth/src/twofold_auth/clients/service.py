@@ -9,6 +9,11 @@ is matched exactly. Its back-channel logout URI is where it hears that one of it
 An operator disables a client (its API key and its token requests are refused from then on) and rotates its
 secret with an overlap: both secrets authenticate until the overlap ends, and redirects stay signed with the
 previous secret's key until then, so an app that still checks them with its old secret keeps working.
+
+Each of these changes publishes the client's whole state (``client.changed.v1``), with a verifier of each secret
+that works: the gateway checks API keys with them, without asking auth. A client created before verifiers has
+none until its secret next authenticates here (the gateway asks auth about a key it cannot check), when auth
+records the verifier and publishes it; auth itself goes on checking the keyed hash.
 """
 
 from __future__ import annotations
@@ -22,9 +27,13 @@ from urllib.parse import urlsplit
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from twofold_common.api_keys import key_verifier
 from twofold_common.errors import NotFound, Problem, Unauthorized
+from twofold_common.events import ClientChange, ClientChanged, KeyVerifier
+from twofold_common.outbox import publish
 from twofold_common.redirect_signature import redirect_key
 
+from ..settings import EVENT_SOURCE
 from ..tokens import TokenHasher
 from . import repository
 from .scopes import OPENID_SCOPES, SCOPES
@@ -83,10 +92,12 @@ async def create_client(session: AsyncSession, hasher: TokenHasher, *, name: str
     client_id = f"cl_{secrets.token_hex(8)}"
     secret, secret_hash = hasher.new("sk")
     await repository.insert(session, client_id=client_id, name=name, secret_hash=secret_hash,
-                            scopes=sorted(set(scopes)), callback_urls=urls, seed_mode=seed_mode,
+                            secret_verifier=key_verifier(client_id, secret), scopes=sorted(set(scopes)),
+                            callback_urls=urls, seed_mode=seed_mode,
                             redirect_key_sealed=hasher.seal(redirect_key(secret), client_id),
                             redirect_uris=redirects, first_party=first_party, post_logout_redirect_uris=post_logout,
                             backchannel_logout_uri=backchannel)
+    await _announce(session, client_id, "created")
     return Client(client_id, name, tuple(sorted(set(scopes))), tuple(urls), seed_mode, tuple(redirects),
                   first_party, tuple(post_logout), backchannel), secret
 
@@ -107,13 +118,18 @@ async def authenticate(session: AsyncSession, hasher: TokenHasher, client_id: st
         and row["previous_secret_expires_at"] > datetime.now(UTC)
     if row is None or not (current or previous and overlapping):
         raise Unauthorized("Invalid client credentials.", code="invalid-client")
+    if row["secret_verifier" if current else "previous_secret_verifier"] is None \
+            and await repository.record_verifier(session, client_id, key_verifier(client_id, secret),
+                                                 previous=not current):
+        await _announce(session, client_id, "verifier_recorded")
     return _client(row)
 
 
 async def set_enabled(session: AsyncSession, client_id: str, enabled: bool) -> tuple[Client, bool]:
     """The client enabled or disabled, and whether that changed anything (doing it twice is no error)."""
     changed = await repository.set_disabled(session, client_id, not enabled)
-    row = await repository.find(session, client_id)
+    row = await (_announce(session, client_id, "enabled" if enabled else "disabled") if changed
+                 else repository.find(session, client_id))
     if row is None:
         raise NotFound("No such client.", code="client-not-found")
     return _client(row), changed
@@ -131,11 +147,10 @@ async def rotate_secret(session: AsyncSession, hasher: TokenHasher, client_id: s
     secret, secret_hash = hasher.new("sk")
     until = datetime.now(UTC) + overlap if overlap else None
     if not await repository.replace_secret(session, client_id, secret_hash=secret_hash, previous_until=until,
+                                           secret_verifier=key_verifier(client_id, secret),
                                            redirect_key_sealed=hasher.seal(redirect_key(secret), client_id)):
         raise NotFound("No such client.", code="client-not-found")
-    row = await repository.find(session, client_id)
-    assert row is not None
-    return _client(row), secret
+    return _client(await _announce(session, client_id, "secret_rotated")), secret
 
 
 async def find_client(session: AsyncSession, client_id: str) -> Client:
@@ -159,6 +174,20 @@ async def find_openid_client(session: AsyncSession, client_id: str) -> Client | 
     row = await repository.find_enabled(session, client_id)
     client = _client(row) if row else None
     return client if client and "openid" in client.scopes else None
+
+
+async def _announce(session: AsyncSession, client_id: str, change: ClientChange) -> RowMapping:
+    """The client's state as it is now in this transaction, published for the gateway (``client.changed.v1``)."""
+    row = await repository.find(session, client_id)
+    assert row is not None
+    verifiers = [KeyVerifier(digest=row["secret_verifier"].hex())] if row["secret_verifier"] else []
+    until = row["previous_secret_expires_at"]
+    if row["previous_secret_verifier"] and until is not None and until > datetime.now(UTC):
+        verifiers.append(KeyVerifier(digest=row["previous_secret_verifier"].hex(), until=until))
+    await publish(session, ClientChanged(client_id=client_id, change=change, enabled=row["disabled_at"] is None,
+                                         scopes=tuple(row["scopes"]), verifiers=tuple(verifiers)),
+                  source=EVENT_SOURCE)
+    return row
 
 
 def _client(row: RowMapping) -> Client:

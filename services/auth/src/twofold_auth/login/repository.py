@@ -117,15 +117,17 @@ class PasswordLimiter:
         now = datetime.now(UTC)
         at = password_attempts.c.attempted_at
         same_account, same_source = password_attempts.c.account == account, password_attempts.c.source == source
-        last_success = await session.scalar(
-            sa.select(sa.func.max(at)).where(same_account, same_source, password_attempts.c.outcome == "success",
-                                             at > now - KNOWN_SOURCE_TIME)
-        )
-        pair_since = max(now - self.window, last_success) if last_success else now - self.window
-        counts = (await session.execute(
+        # one round trip after the locks: the source's last right password for the account, and what counts
+        latest_success = sa.select(sa.func.max(at)).where(
+            same_account, same_source, password_attempts.c.outcome == "success", at > now - KNOWN_SOURCE_TIME
+        ).scalar_subquery()
+        # GREATEST skips a NULL: without a recent success the pair counts over the window
+        pair = sa.and_(same_account, same_source, at > sa.func.greatest(now - self.window, latest_success))
+        last_success, *counts = (await session.execute(
             sa.select(
-                sa.func.count().filter(same_account, same_source, at > pair_since),
-                sa.func.min(at).filter(same_account, same_source, at > pair_since),
+                latest_success,
+                sa.func.count().filter(pair),
+                sa.func.min(at).filter(pair),
                 sa.func.count().filter(same_source, at > now - self.window),
                 sa.func.min(at).filter(same_source, at > now - self.window),
                 sa.func.count().filter(same_account, at > now - self.account_window),

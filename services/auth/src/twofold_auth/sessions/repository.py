@@ -64,30 +64,74 @@ async def insert_refresh_token(session: AsyncSession, *, token_hash: bytes, sess
     ))
 
 
-async def find_refresh_token(session: AsyncSession, token_hash: bytes) -> RefreshTokenRow | None:
-    row = (await session.execute(
+@dataclass(frozen=True)
+class Rotation:
+    """What a refresh token's rotation found (``token``, as it was before), whether it spent the token now (False:
+    it was spent before, a reuse), and whether it issued the new one (the session was live and not idle)."""
+
+    token: RefreshTokenRow
+    spent: bool
+    issued: bool
+
+
+def _rotation() -> sa.Select[Any]:
+    """The statement of ``rotate_refresh_token``, built once. Its parameters are bound per call, under names no
+    column of the updated tables has (a parameter named as a column would be taken for a value to set)."""
+    now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
+    client_id = sa.bindparam("of_client", type_=sa.String)
+    found = (
         sa.select(refresh_tokens.c.id, refresh_tokens.c.expires_at, refresh_tokens.c.session_id,
                   sessions.c.user_id, sessions.c.amr, sessions.c.revoked_at, sessions.c.expires_at.label("ends"),
                   sessions.c.last_activity_at, users.c.email, sessions.c.auth_time, sessions.c.client_id,
                   sessions.c.scopes, sessions.c.parent_id)
         .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
         .join(users, users.c.id == sessions.c.user_id)
-        .where(refresh_tokens.c.token_hash == token_hash)
-    )).first()
-    return RefreshTokenRow(**row._mapping) if row else None
-
-
-async def spend_refresh_token(session: AsyncSession, token_id: uuid.UUID, now: datetime) -> bool:
-    """Atomic spend: of two concurrent uses, one gets True and the other is a reuse."""
-    spent = await session.scalar(
-        sa.update(refresh_tokens).where(refresh_tokens.c.id == token_id, refresh_tokens.c.used_at.is_(None))
+        .where(refresh_tokens.c.token_hash == sa.bindparam("presented_hash", type_=sa.LargeBinary))
+    ).cte("found")
+    spent = (
+        sa.update(refresh_tokens)
+        .where(refresh_tokens.c.id == found.c.id, refresh_tokens.c.used_at.is_(None),
+               found.c.client_id.is_not_distinct_from(client_id))
         .values(used_at=now).returning(refresh_tokens.c.id)
-    )
-    return spent is not None
+    ).cte("spent")
+    touched = (
+        sa.update(sessions)
+        .where(sessions.c.id == found.c.session_id, found.c.id.in_(sa.select(spent.c.id)), found.c.expires_at > now,
+               sessions.c.revoked_at.is_(None), sessions.c.expires_at > now,
+               sessions.c.last_activity_at > sa.bindparam("idle_since", type_=sa.DateTime(timezone=True)))
+        .values(last_activity_at=now).returning(sessions.c.id, sessions.c.expires_at)
+    ).cte("touched")
+    issued = (
+        sa.insert(refresh_tokens)
+        .from_select(["id", "token_hash", "session_id", "expires_at"],
+                     sa.select(sa.bindparam("new_id", type_=sa.Uuid), sa.bindparam("new_hash", type_=sa.LargeBinary),
+                               touched.c.id,
+                               sa.func.least(touched.c.expires_at,
+                                             sa.bindparam("new_expires_at", type_=sa.DateTime(timezone=True)))))
+        .returning(refresh_tokens.c.id)
+    ).cte("issued")
+    return sa.select(found, sa.exists(sa.select(spent.c.id)).label("spent"),
+                     sa.exists(sa.select(issued.c.id)).label("issued"))
 
 
-async def touch(session: AsyncSession, session_id: uuid.UUID, now: datetime) -> None:
-    await session.execute(sa.update(sessions).where(sessions.c.id == session_id).values(last_activity_at=now))
+_ROTATION = _rotation()
+
+
+async def rotate_refresh_token(session: AsyncSession, *, token_hash: bytes, client_id: str | None, new_id: uuid.UUID,
+                               new_hash: bytes, now: datetime, idle: timedelta, lifetime: timedelta) -> Rotation | None:
+    """A refresh token's whole rotation in one statement (one round trip): find the token with its session, spend
+    it (only a token of ``client_id``'s session, only if unused: of two concurrent uses one spends it and the other
+    is a reuse), and if the session is live and not idle, mark the activity and insert the new token, which never
+    outlives the session. None: no such token. Revoking after a reuse or an idle session is the caller's."""
+    row = (await session.execute(_ROTATION, {
+        "presented_hash": token_hash, "of_client": client_id, "now": now, "idle_since": now - idle,
+        "new_id": new_id, "new_hash": new_hash, "new_expires_at": now + lifetime,
+    })).first()
+    if row is None:
+        return None
+    fields = dict(row._mapping)
+    spent_now, issued_now = fields.pop("spent"), fields.pop("issued")
+    return Rotation(RefreshTokenRow(**fields), spent=spent_now, issued=issued_now)
 
 
 async def touch_if_live(session: AsyncSession, *, session_id: uuid.UUID, user_id: uuid.UUID, now: datetime,

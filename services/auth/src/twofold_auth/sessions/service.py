@@ -94,6 +94,12 @@ class Sessions:
         await repository.insert_refresh_token(
             session, token_hash=refresh_hash, session_id=session_id,
             expires_at=min(now + timedelta(seconds=self.settings.refresh_token_seconds), ends))
+        return self._pair(refresh, session_id=session_id, user_id=user_id, email=email, amr=amr, now=now, ends=ends,
+                          app=app)
+
+    def _pair(self, refresh: str, *, session_id: uuid.UUID, user_id: uuid.UUID, email: str, amr: list[str],
+              now: datetime, ends: datetime, app: AppSession | None) -> TokenPair:
+        """``refresh`` (stored already) with a new access token that does not outlive the session."""
         access, expires = self.issuer.access_token(user_id=user_id, session_id=session_id, amr=amr, email=email,
                                                    session_ends=ends, client_id=app.client_id if app else None,
                                                    scopes=app.scopes if app else ())
@@ -110,32 +116,36 @@ class Sessions:
         return await self._rotate(token, client_id=client_id)
 
     async def _rotate(self, token: str, *, client_id: str | None) -> tuple[TokenPair, RefreshTokenRow]:
-        """One transaction of its own, because a refusal must keep what it wrote: the revocation of a
-        reused token's session (or an idle one's) commits, and the request fails after the commit.
+        """One statement does the rotation (``repository.rotate_refresh_token``), in a transaction of its own
+        because a refusal must keep what it wrote: the revocation of a reused token's session (or an idle one's)
+        commits, and the request fails after the commit.
 
         A token of another party's session (an app's at the person's endpoint, a person's or another app's
         at an app's) is refused before it is spent: it changes nothing.
         """
         invalid = Unauthorized("Invalid refresh token.", code="invalid-refresh-token")
         now = datetime.now(UTC)
+        refresh, refresh_hash = self.hasher.new("rt")
         async with self.db.transaction() as session:
-            row = await repository.find_refresh_token(session, self.hasher.hash(token))
-            if row is None or row.client_id != client_id:
+            rotation = await repository.rotate_refresh_token(
+                session, token_hash=self.hasher.hash(token), client_id=client_id, new_id=uuid.uuid4(),
+                new_hash=refresh_hash, now=now, idle=self.idle,
+                lifetime=timedelta(seconds=self.settings.refresh_token_seconds))
+            if rotation is None or rotation.token.client_id != client_id:
                 raise invalid
-            reused = not await repository.spend_refresh_token(session, row.id, now)
-            if reused and row.revoked_at is None:
-                await self.revoke(session, session_id=row.session_id, user_id=row.user_id,
-                                  reason="refresh-token-reuse")
-            live = not reused and row.revoked_at is None and row.ends > now and row.expires_at > now
-            if live and row.last_activity_at <= now - self.idle:
-                await self.revoke(session, session_id=row.session_id, user_id=row.user_id, reason=IDLE_TIMEOUT)
-            elif live:
-                await repository.touch(session, row.session_id, now)  # a refresh is activity
+            row = rotation.token
+            if rotation.issued:
                 app = (AppSession(row.client_id, list(row.scopes or ()), row.parent_id)
                        if row.client_id is not None and row.parent_id is not None else None)
-                pair = await self._issue_pair(session, session_id=row.session_id, user_id=row.user_id,
-                                              email=row.email, amr=list(row.amr), now=now, ends=row.ends, app=app)
+                pair = self._pair(refresh, session_id=row.session_id, user_id=row.user_id, email=row.email,
+                                  amr=list(row.amr), now=now, ends=row.ends, app=app)
                 return pair, row
+            if row.revoked_at is None and not rotation.spent:
+                await self.revoke(session, session_id=row.session_id, user_id=row.user_id,
+                                  reason="refresh-token-reuse")
+            elif row.revoked_at is None and row.ends > now and row.expires_at > now \
+                    and row.last_activity_at <= now - self.idle:
+                await self.revoke(session, session_id=row.session_id, user_id=row.user_id, reason=IDLE_TIMEOUT)
         raise invalid
 
     async def ensure_live(self, session: AsyncSession, me: SignedIn) -> None:
