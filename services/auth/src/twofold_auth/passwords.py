@@ -23,7 +23,6 @@ from prometheus_client import Histogram
 
 from .settings import AuthSettings
 
-
 # How much lower the hashing threads run than the rest of the process (a nice increment, Linux's per thread).
 HASH_THREAD_NICENESS = 10
 
