@@ -7,7 +7,8 @@
 Starts the four services as ``bench/run.py`` does, then times the trickle of completed registrations of
 scenario 5 (written by registration, handled by auth) twice: at idle, and while ``--workers`` concurrent
 password steps of a login keep auth's argon2 threads busy (scenario 1's CPU shape, from this Python process
-instead of k6).  Each event's hops come from the two databases, so the timings share one clock:
+instead of k6); it also reads each service's RSS at idle and its peak under that load.  Each event's hops
+come from the two databases, so the timings share one clock:
 
 - written: the commit of registration's transaction (the completed registration's row, written with the event);
 - relay picked: ``published_at`` (the start of the relay's transaction that sent it);
@@ -32,7 +33,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from run import BENCH_SETTINGS, PASSWORD, Driver, Person, propagation, quantile, say
+from run import BENCH_SETTINGS, PASSWORD, SERVICES, Driver, Person, _rss_mib, propagation, quantile, say
 
 from twofold_common.db import to_libpq_url
 from twofold_common.testing.infra import drop_databases, new_database, provide_infra
@@ -96,6 +97,16 @@ async def password_steps(base_url: str, people: list[Person], workers: int, unti
     return done
 
 
+async def peak_rss(stack: ServiceStack, until: float) -> dict[str, float]:
+    """Each service's highest RSS (MiB), sampled every half second until ``until`` (monotonic)."""
+    peak = {name: 0.0 for name in SERVICES}
+    while time.monotonic() < until:
+        for name in SERVICES:
+            peak[name] = max(peak[name], round(_rss_mib(stack[name].proc.pid), 1))
+        await asyncio.sleep(0.5)
+    return peak
+
+
 async def main(args: argparse.Namespace) -> dict:
     os.environ.setdefault("TWOFOLD_TEST_NATIVE", "1")
     infra = provide_infra(ROOT)
@@ -122,6 +133,7 @@ async def main(args: argparse.Namespace) -> dict:
             await driver.callback(driver.accept(person))
         await propagation(stack, since, len(login_people))
 
+        result["idleRssMiB"] = {name: round(_rss_mib(stack[name].proc.pid), 1) for name in SERVICES}
         say("trickle at idle")
         since = await trickle(driver, idle_people, 0.1)
         await propagation(stack, since, len(idle_people))
@@ -134,8 +146,8 @@ async def main(args: argparse.Namespace) -> dict:
             await asyncio.sleep(2.0)
             return await trickle(driver, loaded_people, (args.seconds - 4) / len(loaded_people))
 
-        logins, since = await asyncio.gather(password_steps(stack["gateway"].url, login_people, args.workers, until),
-                                             loaded())
+        logins, since, result["loadedPeakRssMiB"] = await asyncio.gather(
+            password_steps(stack["gateway"].url, login_people, args.workers, until), loaded(), peak_rss(stack, until))
         await propagation(stack, since, len(loaded_people))
         result["loaded"] = await hops(stack, since)
         result["passwordStepsPerSecond"] = round(logins / args.seconds, 1)
