@@ -59,7 +59,7 @@ def migrate(settings: ServiceSettings, migrations: Path) -> None:
 def migrate_apart(settings: ServiceSettings, migrations: Path) -> None:
     """``migrate`` in a process of its own before serving, or exit as it did.
 
-    Migrating imports alembic and runs the migration scripts: about 10 MiB that a serving process would keep to
+    Migrating imports alembic and runs the migration scripts: about 8 MiB that a serving process would keep to
     its end (Python does not unload modules), in every service with a database.  The child is a fresh
     interpreter (``spawn``), so nothing of the parent's state is copied or kept."""
     import multiprocessing

@@ -110,15 +110,17 @@ class OutboxRelay:
         """Send one batch of unpublished events; returns how many were sent."""
         self._wakeup.clear()
         async with self.db.transaction() as session:
-            # The lock and the batch in one statement (one round trip): no rows when another replica is sending.
             # A round that sends nothing writes nothing and ends with a rollback: an idle relay, which looks
-            # every second, adds no commits to the database's statistics.
-            relay = select(func.pg_try_advisory_xact_lock(RELAY_LOCK_ID).label("holds")).cte("relay")
+            # every second, adds no commits to the database's statistics.  The lock is its own statement: the
+            # batch's must take its snapshot after the lock, or it could still see a batch that the replica
+            # which held the lock has just sent.
+            if not await session.scalar(select(func.pg_try_advisory_xact_lock(RELAY_LOCK_ID))):
+                await session.rollback()
+                return 0  # another replica is sending
             rows = (
                 await session.execute(
                     select(outbox_events.c.id, outbox_events.c.event_id, outbox_events.c.event_type,
                            outbox_events.c.topic, outbox_events.c.key, outbox_events.c.payload, outbox_events.c.headers)
-                    .join_from(relay, outbox_events, relay.c.holds)
                     .where(outbox_events.c.published_at.is_(None))
                     .order_by(outbox_events.c.id)
                     .limit(self.batch_size)
@@ -126,7 +128,7 @@ class OutboxRelay:
             ).all()
             if not rows:
                 await session.rollback()
-                return 0  # nothing to send, or another replica is sending
+                return 0
             producer = await self.producer.get()
             tracer = self.tracing.tracer if self.tracing is not None else None
             spans = [_send_span(tracer, row) if tracer else None for row in rows]
