@@ -3,7 +3,8 @@
 ``producer``: ``POST /items`` stores an item and publishes ``ItemCreated`` through
 the outbox in the same transaction (``rollback: true`` fails the request after
 both writes).  ``consumer``: handles ``ItemCreated`` by counting deliveries per
-item; a name starting with ``poison`` makes the handler fail every time.
+item (and the order of first deliveries); a name starting with ``poison`` makes the handler fail every
+time.
 
 Run as ``python eventapp.py`` with EVENTAPP_* settings; tests start two of them.
 """
@@ -35,6 +36,7 @@ deliveries = sa.Table(
     "deliveries", metadata,
     sa.Column("name", sa.Text, primary_key=True),
     sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("first", sa.BigInteger, sa.Identity(), nullable=False),  # the order of first deliveries
 )
 
 

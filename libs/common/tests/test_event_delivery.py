@@ -47,6 +47,31 @@ class Pair:
         finally:
             await conn.close()
 
+    async def first_deliveries(self) -> list[str]:
+        conn = await asyncpg.connect(to_libpq_url(self.consumer_db))
+        try:
+            return [r["name"] for r in await conn.fetch("SELECT name FROM deliveries ORDER BY first")]
+        finally:
+            await conn.close()
+
+    async def handling_transactions(self) -> int:
+        """How many transactions the consumer's handled events committed in."""
+        conn = await asyncpg.connect(to_libpq_url(self.consumer_db))
+        try:
+            return await conn.fetchval("SELECT count(DISTINCT xmin::text) FROM processed_events "
+                                       "WHERE outcome = 'handled'")
+        finally:
+            await conn.close()
+
+    async def backlog_while_the_consumer_is_away(self, names: list[str], group: str) -> None:
+        """Events on the topic, all sent, while the consumer is stopped; started again, it fetches them at once."""
+        self.consumer.stop()
+        for name in names:
+            assert (await self.post(name, group=group)).status_code == 201
+        await eventually(lambda: _when(self.producer_sql(
+            "SELECT count(*) AS n FROM outbox_events WHERE published_at IS NULL"), lambda r: r[0]["n"] == 0))
+        self.consumer.start()
+
     async def metrics(self, process: ServiceProcess) -> dict[str, float]:
         return await scrape(f"http://127.0.0.1:{process.env['EVENTAPP_METRICS_PORT']}/metrics")
 
@@ -170,6 +195,33 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_partition_mov
     assert {key: value for key, value in metrics.items() if key.startswith("twofold_events_dead_lettered_total")} \
         == {f'twofold_events_dead_lettered_total{{event_type="test.item.created.v1",{group}}}': 1,
             f'twofold_events_dead_lettered_total{{event_type="undecodable",{group}}}': 1}
+
+
+async def test_a_fetched_backlog_is_handled_in_one_transaction_once_each_in_order(pair: Pair, infra: Infra) -> None:
+    names = [f"backlog-{i:02}" for i in range(30)]
+    await pair.backlog_while_the_consumer_is_away(names, group="one-key")
+
+    await eventually(lambda: _when(pair.deliveries(), lambda d: len(d) >= len(names)))
+    assert await pair.deliveries() == {name: 1 for name in names}
+    assert await pair.first_deliveries() == names
+    assert await pair.handling_transactions() == 1
+
+
+async def test_a_poison_message_in_a_fetched_batch_is_dead_lettered_alone_and_the_others_handled_once_in_order(
+    pair: Pair, infra: Infra
+) -> None:
+    names = [f"batch-{i:02}" for i in range(12)]
+    names[5] = "poison-in-batch"
+    await pair.backlog_while_the_consumer_is_away(names, group="one-key")
+
+    handled = [name for name in names if not name.startswith("poison")]
+    await eventually(lambda: _when(pair.deliveries(), lambda d: len(d) >= len(handled)))
+    dead = await _read_dead_letters(infra.kafka_bootstrap, dead_letter_topic("eventapp"), pair.topic, 1)
+    assert dead[0][0]["dlq-error"].startswith("RuntimeError: this item cannot be handled")
+    assert b"poison-in-batch" in dead[0][1]
+    await consumer_caught_up(infra.kafka_bootstrap, f"test-{pair.topic}", pair.topic)
+    assert await pair.deliveries() == {name: 1 for name in handled}
+    assert await pair.first_deliveries() == handled
 
 
 async def _when(awaitable, check):

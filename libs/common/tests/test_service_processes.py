@@ -1,8 +1,13 @@
-"""Each service runs as its own process: migrates its own database, answers health and readiness, stops on SIGTERM."""
+"""Each service runs as its own process: migrates its own database, answers health and readiness, stops on SIGTERM.
+
+It migrates in a child process, so what migrating loads never stays in the serving process's memory."""
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import asyncpg
@@ -60,3 +65,43 @@ async def test_service_starts_migrates_is_ready_and_stops_on_sigterm(
     # uvicorn re-raises SIGTERM after its graceful shutdown, so -15 is a clean exit too
     assert code in (0, -signal.SIGTERM), service.logs()[-3000:]
     assert '"service stopped"' in service.logs()
+
+
+# A service's entry point whose app only says whether the serving process has alembic loaded.
+SERVE_AND_TELL = """
+import sys
+from twofold_common.cli import run
+from twofold_vault.__main__ import MIGRATIONS, SETTINGS
+
+def create_app(settings):
+    print("serving; alembic loaded:", "alembic" in sys.modules, flush=True)
+    sys.exit(0)
+
+run(SETTINGS, create_app, MIGRATIONS)
+"""
+
+
+def _serve_and_tell(database_url: str, infra: Infra) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "VAULT_DATABASE_URL": database_url, "VAULT_KAFKA_BOOTSTRAP": infra.kafka_bootstrap}
+    return subprocess.run([sys.executable, "-c", SERVE_AND_TELL], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+async def test_serving_migrates_in_a_process_of_its_own_and_never_loads_alembic(infra: Infra, create_database) -> None:
+    database_url = await create_database("vault")
+    done = _serve_and_tell(database_url, infra)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "serving; alembic loaded: False" in done.stdout
+    conn = await asyncpg.connect(to_libpq_url(database_url))
+    try:
+        assert await conn.fetchval("SELECT version_num FROM alembic_version") is not None
+    finally:
+        await conn.close()
+
+
+async def test_a_failed_migration_stops_the_service_before_it_serves(infra: Infra) -> None:
+    nowhere = f"postgresql://postgres:twofold-dev@127.0.0.1:{free_port()}/vault"  # nothing listens there
+    done = _serve_and_tell(nowhere, infra)
+    assert done.returncode != 0
+    assert "serving" not in done.stdout
+    assert "migrations failed" in done.stderr

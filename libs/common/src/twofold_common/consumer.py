@@ -2,7 +2,9 @@
 
 For each message: the handler's effect and the row recording the event id in
 ``processed_events`` commit in one transaction, and the Kafka offset is
-committed only after that (once per batch of records).  A redelivered event finds its id already recorded
+committed only after that (once per batch of records).  The messages of one
+fetch are handled in one such transaction; when it fails, each is handled in
+a transaction of its own.  A redelivered event finds its id already recorded
 and has no second effect.  A message that cannot be decoded, or whose handler
 keeps failing, is sent to the consumer's dead-letter topic with the error and
 recorded, so the partition keeps moving.  Failures of the infrastructure (the
@@ -145,9 +147,16 @@ class EventConsumer:
 
     async def _process_batch(self, consumer: AIOKafkaConsumer,
                              batches: Mapping[TopicPartition, list[ConsumerRecord]]) -> None:
-        """Each record in turn, then one offset commit per batch (not per record: a round trip to the broker
-        each). Records handled before a failure or a stop are committed too; a record handled but not
-        committed is delivered again and skipped by its id (``processed_events``)."""
+        """The records of one fetch, then one offset commit (not a round trip to the broker per record).
+
+        Several records are first handled together, in one transaction (``_process_together``); when that
+        fails, nothing of it stays and each record is handled alone, in order, with its own retries, so a
+        poison message is dead-lettered alone.  Records handled before a failure or a stop are committed
+        too; a record handled but not committed is delivered again and skipped by its id
+        (``processed_events``)."""
+        if sum(map(len, batches.values())) > 1 and await self._process_together(batches):
+            await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items() if records})
+            return
         done: dict[TopicPartition, int] = {}
         try:
             for tp, records in batches.items():
@@ -163,6 +172,40 @@ class EventConsumer:
             raise
         if done:
             await consumer.commit(done)
+
+    async def _process_together(self, batches: Mapping[TopicPartition, list[ConsumerRecord]]) -> bool:
+        """Handle every record of the fetch in one transaction, each partition's in offset order; False when any
+        of them failed (undecodable, poison, or a handler's error), with nothing written.
+
+        Under load, a transaction per event queued each event behind the commits of the ones before it;
+        one commit for the fetch lets a burst (or a backlog after an outage) through at once.  The unit of
+        idempotency stays the event: each is recorded in ``processed_events`` before its effect, and one
+        already recorded, even earlier in this same fetch, has no second effect."""
+        if self._stopping.is_set():
+            return False
+        try:
+            async with self.db.transaction() as session:
+                for records in batches.values():
+                    for record in records:
+                        envelope = CloudEvent.model_validate_json(record.value or b"")
+                        entry = self.handlers.get(envelope.type)
+                        if entry is None:
+                            continue  # another service's event on a shared topic
+                        event_class, handler = entry
+                        token = set_request_id(_header(record, "x-request-id"))
+                        try:
+                            with self._span(record, envelope):
+                                if await self._record(session, envelope, "handled"):
+                                    await handler(session, event_class.model_validate(envelope.data), envelope)
+                        finally:
+                            reset_request_id(token)
+            return True
+        except Exception as exc:
+            if _is_infrastructure_failure(exc):
+                raise
+            log.info("a fetch's events failed together; handling each alone",
+                     extra={"group": self.group_id, "events": sum(map(len, batches.values())), "error": repr(exc)})
+            return False
 
     async def _process(self, record: ConsumerRecord) -> None:
         try:

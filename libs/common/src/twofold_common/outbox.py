@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 from opentelemetry.trace import Span, SpanKind, Tracer
-from sqlalchemy import Row, func, select, text, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .db import Database, to_libpq_url
@@ -44,17 +44,16 @@ async def publish(session: AsyncSession, event: Event, *, source: str) -> None:
     headers = {"content-type": CLOUDEVENTS_CONTENT_TYPE, "ce-type": event.type, **trace}
     if request_id := current_request_id():
         headers["x-request-id"] = request_id
-    await session.execute(
-        outbox_events.insert().values(
-            event_id=envelope.id,
-            event_type=event.type,
-            topic=event.topic,
-            key=envelope.subject,
-            payload=envelope.model_dump_json(),
-            headers=headers,
-        )
-    )
-    await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+    # the row and the notification in one statement: one round trip to the database, not two
+    written = outbox_events.insert().values(
+        event_id=envelope.id,
+        event_type=event.type,
+        topic=event.topic,
+        key=envelope.subject,
+        payload=envelope.model_dump_json(),
+        headers=headers,
+    ).returning(outbox_events.c.id).cte("written")
+    await session.execute(select(func.pg_notify(NOTIFY_CHANNEL, "")).select_from(written))
 
 
 async def backlog(db: Database) -> tuple[int, float]:
@@ -112,7 +111,9 @@ class OutboxRelay:
         self._wakeup.clear()
         async with self.db.transaction() as session:
             # A round that sends nothing writes nothing and ends with a rollback: an idle relay, which looks
-            # every second, adds no commits to the database's statistics.
+            # every second, adds no commits to the database's statistics.  The lock is its own statement: the
+            # batch's must take its snapshot after the lock, or it could still see a batch that the replica
+            # which held the lock has just sent.
             if not await session.scalar(select(func.pg_try_advisory_xact_lock(RELAY_LOCK_ID))):
                 await session.rollback()
                 return 0  # another replica is sending
