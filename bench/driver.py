@@ -128,9 +128,12 @@ async def _commits(stack: ServiceStack, since: datetime) -> tuple[dict, dict]:
         finally:
             await connection.close()
 
-    written = await commits("registration", "SELECT event_id, pg_xact_commit_timestamp(xmin) FROM outbox_events "
-                                            "WHERE event_type = 'registration.completed.v1' "
-                                            "AND pg_xact_commit_timestamp(xmin) >= $1")
+    # the registration's commit wrote the event: the outbox row's own xmin is the relay's once it is marked sent
+    written = await commits("registration", "SELECT e.event_id, pg_xact_commit_timestamp(r.xmin) FROM outbox_events e "
+                                            "JOIN registrations r "
+                                            "ON r.id = (e.payload::jsonb -> 'data' ->> 'registration_id')::uuid "
+                                            "WHERE e.event_type = 'registration.completed.v1' "
+                                            "AND pg_xact_commit_timestamp(r.xmin) >= $1")
     handled = await commits("auth", "SELECT event_id, pg_xact_commit_timestamp(xmin) FROM processed_events "
                                     "WHERE event_type = 'registration.completed.v1' AND outcome = 'handled' "
                                     "AND pg_xact_commit_timestamp(xmin) >= $1")
