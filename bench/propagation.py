@@ -33,7 +33,11 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from run import BENCH_SETTINGS, PASSWORD, SERVICES, Driver, Person, _rss_mib, propagation, quantile, say, trickle
+from driver import Driver, Person, propagation, trickle
+from figures import quantile
+from processes import rss_mib
+from run import say
+from settings import PASSWORD, SERVICE_SETTINGS, SERVICES
 
 from twofold_common.db import to_libpq_url
 from twofold_common.testing.infra import drop_databases, new_database, provide_infra
@@ -94,7 +98,7 @@ async def peak_rss(stack: ServiceStack, until: float) -> dict[str, float]:
     peak = {name: 0.0 for name in SERVICES}
     while time.monotonic() < until:
         for name in SERVICES:
-            peak[name] = max(peak[name], round(_rss_mib(stack[name].proc.pid), 1))
+            peak[name] = max(peak[name], round(rss_mib(stack[name].proc.pid), 1))
         await asyncio.sleep(0.5)
     return peak
 
@@ -113,7 +117,7 @@ async def main(args: argparse.Namespace) -> dict:
     result: dict = {"workers": args.workers, "events": args.events, "startedAt": datetime.now(UTC).isoformat()}
     try:
         say("starting the services")
-        await stack.start("vault", "auth", "registration", "gateway", env=BENCH_SETTINGS)
+        await stack.start("vault", "auth", "registration", "gateway", env=SERVICE_SETTINGS)
         driver = Driver(stack)
         warm_up = datetime.now(UTC)
         await driver.callback(driver.accept(await driver.person()))
@@ -125,7 +129,7 @@ async def main(args: argparse.Namespace) -> dict:
             await driver.callback(driver.accept(person))
         await propagation(stack, since, len(login_people))
 
-        result["idleRssMiB"] = {name: round(_rss_mib(stack[name].proc.pid), 1) for name in SERVICES}
+        result["idleRssMiB"] = {name: round(rss_mib(stack[name].proc.pid), 1) for name in SERVICES}
         say("trickle at idle")
         since = await trickle(driver, idle_people, 0.1)
         await propagation(stack, since, len(idle_people))
