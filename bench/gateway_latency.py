@@ -50,7 +50,8 @@ async def measure(direct_url: str, gateway_url: str, count: int) -> None:
                     assert answer.status_code == expected, (name, answer.status_code, answer.text)
                     if i >= count // 10:  # the first tenth warms pools and caches up
                         timings[name].append(elapsed)
-            (direct_p50, direct_p99), (gateway_p50, gateway_p99) = summary(timings["direct"]), summary(timings["gateway"])
+            direct_p50, direct_p99 = summary(timings["direct"])
+            gateway_p50, gateway_p99 = summary(timings["gateway"])
             print(f"{label}, {count} each: direct p50 {direct_p50:.2f} ms p99 {direct_p99:.2f} ms; "
                   f"gateway p50 {gateway_p50:.2f} ms p99 {gateway_p99:.2f} ms; "
                   f"added p50 {gateway_p50 - direct_p50:.2f} ms p99 {gateway_p99 - direct_p99:.2f} ms")

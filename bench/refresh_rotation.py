@@ -87,8 +87,8 @@ async def measure(url: str, seconds: float, workers: int) -> None:
     cuts = statistics.quantiles(latencies, n=100)
     print(f"{len(latencies) / elapsed:.0f} rotations/s ({len(latencies)} in {elapsed:.1f} s, {workers} workers); "
           f"p50 {statistics.median(latencies) * 1000:.2f} ms p99 {cuts[98] * 1000:.2f} ms; "
-          f"{statements / len(latencies):.2f} statements and {cpu / len(latencies) * 1000:.2f} ms of this process's CPU "
-          "per rotation")
+          f"{statements / len(latencies):.2f} statements and {cpu / len(latencies) * 1000:.2f} ms of this "
+          "process's CPU per rotation")
 
 
 def main() -> None:
