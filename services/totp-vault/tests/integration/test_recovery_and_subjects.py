@@ -23,7 +23,7 @@ async def recovery_codes(vault, subject: str) -> list[str]:
 
 
 async def consume(vault, subject: str, code: str) -> dict:
-    """A recovery code's check, as auth asks for it: whether it was valid (it is then used up), and how many are left."""
+    """A recovery code's check as auth asks for it: whether it was valid (then it is used up), and how many are left."""
     async with vault.client("auth") as http:
         response = await http.post("/internal/verify", json={"subject": subject, "recoveryCode": code})
     assert response.status_code == 200, response.text
