@@ -132,6 +132,13 @@ async def test_an_app_checks_its_accounts_codes_under_the_same_rules(start_vault
                                     json={"account": "acct-1", "code": seed.code(seed.step_now() + 1)})
         assert locked.status_code == 200 and locked.json() == {"valid": False}
 
+    # an app's user has no recovery code: the app enrolls them anew, and the completed enrollment unlocks
+    renewed = await vault.enroll(seed.subject)
+    async with vault.client("gateway") as gateway:
+        unlocked = await gateway.post("/api/v1/verify", headers=app,
+                                      json={"account": "acct-1", "code": renewed.code(renewed.step_now())})
+        assert unlocked.json() == {"valid": True}
+
     # the app is named by the gateway alone: the header from anyone else, or no app at all, is refused
     async with vault.client("auth") as auth:
         spoofed = await auth.post("/api/v1/verify", headers=app, json={"account": "acct-1", "code": "000000"})
