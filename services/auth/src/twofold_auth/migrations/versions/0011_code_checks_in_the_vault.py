@@ -3,8 +3,8 @@
 Its rows lived at most a day and counted only toward windows of an hour at most; the vault counts from its own
 rows from now on (a subject's attempts of the last hour before the upgrade are forgotten once).
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-02 03:00:00
 
 """
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision: str = '0010'
-down_revision: str | Sequence[str] | None = '0009'
+revision: str = '0011'
+down_revision: str | Sequence[str] | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
