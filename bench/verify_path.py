@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 import pyotp
 
-from twofold_common.testing.http import dev_internal_auth
+from twofold_common.testing.http import dev_internal_auth, signed_client
 from twofold_common.testing.infra import drop_databases, new_database, provide_infra
 from twofold_common.testing.stack import ServiceStack
 
@@ -52,7 +52,7 @@ async def enroll(vault: str, client_id: str, count: int) -> list[tuple[str, pyot
         response.raise_for_status()
         accounts.append((account, totp))
 
-    async with dev_internal_auth("registration").client("vault", vault) as http:
+    async with signed_client(dev_internal_auth("registration"), "vault", vault) as http:
         await asyncio.gather(*(one(http) for _ in range(count)))
     return accounts
 
