@@ -12,6 +12,7 @@ from collections import Counter
 import httpx
 
 from twofold_common.internal_auth import CLIENT_ID_HEADER
+from twofold_common.testing.waiting import eventually
 
 
 async def check(http: httpx.AsyncClient, subject: str, **factor: str) -> dict:
@@ -147,3 +148,18 @@ async def test_an_app_checks_its_accounts_codes_under_the_same_rules(start_vault
         assert (await anyone.post("/api/v1/verify", headers=app,
                                   json={"account": "acct-1", "code": "000000"})).status_code == 401
         assert (await anyone.post("/api/v1/verify", json={"account": "acct-1", "code": "000000"})).status_code == 401
+
+
+async def test_the_cleanup_keeps_a_check_for_the_retention_and_no_longer(start_vault) -> None:
+    vault = await start_vault(attempt_retention_seconds="7200", cleanup_interval_seconds="0.2")
+    subject = f"user-{uuid.uuid4()}"
+    for age in ("1 hour", "3 hours"):
+        await vault.sql("INSERT INTO code_attempts (subject, method, outcome, reason, attempted_at) "
+                        f"VALUES ($1, 'totp', 'failure', 'invalid', now() - interval '{age}')", subject)
+
+    async def only_the_recent_one_left() -> bool:
+        rows = await vault.sql("SELECT attempted_at > now() - interval '2 hours' AS recent FROM code_attempts "
+                               "WHERE subject = $1", subject)
+        return [row["recent"] for row in rows] == [True]
+
+    await eventually(only_the_recent_one_left, timeout=20)
