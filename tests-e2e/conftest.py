@@ -52,15 +52,15 @@ class System(PublicApi):
 
     async def lock_out(self, person: Person) -> None:
         """Ten wrong codes within the hour lock the account; the 5-per-15-minutes limit is shortened by ageing
-        the recorded attempts, as time would."""
+        the attempts the vault recorded, as time would."""
         for _ in range(2):
             challenge = (await self.login(person)).json()["challengeToken"]  # a challenge takes 5 codes
             for _ in range(5):
                 wrong = await self.http.post("/api/auth/login/2fa", json={"challengeToken": challenge,
                                                                          "code": person.wrong_code()})
                 assert wrong.status_code == 401
-            await self.sql("auth", "UPDATE second_factor_attempts SET attempted_at = attempted_at - interval "
-                                   "'16 minutes' WHERE subject = $1", person.user_id)
+            await self.sql("vault", "UPDATE code_attempts SET attempted_at = attempted_at - interval "
+                                    "'16 minutes' WHERE subject = $1", person.user_id)
 
     async def heard_enrollment(self, person: Person) -> None:
         """Auth learns of a completed enrollment by its event: a person takes longer than that to sign in, a test

@@ -3,6 +3,7 @@ through the gateway, with their effects seen by the person, the apps, the vault 
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
@@ -23,9 +24,10 @@ def command_env(system) -> dict[str, str]:
     return {**system.stack["auth"].env, "AUTH_MIGRATE_ON_START": "false"}
 
 
-def admin(system, *args: str, code: int = 0) -> dict:
-    """One of auth's admin commands as an operator runs it; its JSON answer."""
-    done = service_command("twofold_auth", command_env(system), *args)
+async def admin(system, *args: str, code: int = 0) -> dict:
+    """One of auth's admin commands as an operator runs it; its JSON answer.  In a thread: some commands call the
+    vault, which may serve from this test's event loop."""
+    done = await asyncio.to_thread(service_command, "twofold_auth", command_env(system), *args)
     assert done.returncode == code, done.stderr
     return json.loads(done.stdout) if code == 0 else {"error": done.stderr}
 
@@ -53,12 +55,12 @@ async def test_an_operator_finds_a_locked_out_user_by_email_and_unlocks_them(sys
     person = await system.enroll(await system.register())
     await system.lock_out(person)
     # the email as the person might type it: the lookup is the login's
-    found = admin(system, "find-user", "--email", person.email.upper(), "--operator", "alice")
+    found = await admin(system, "find-user", "--email", person.email.upper(), "--operator", "alice")
     assert found["userId"] == person.user_id and found["status"] == "locked" and found["locked"]
     assert found["twoFactorEnabled"] and found["authenticator"] == "legitate" and found["liveSessions"] == 0
 
-    admin(system, "unlock-user", "--email", person.email, "--operator", "alice", "--reason", "ticket 42")
-    assert "error" in admin(system, "unlock-user", "--email", "nobody@example.com", code=1)
+    await admin(system, "unlock-user", "--email", person.email, "--operator", "alice", "--reason", "ticket 42")
+    assert "error" in await admin(system, "unlock-user", "--email", "nobody@example.com", code=1)
     await system.sign_in(person)  # the failures that locked it no longer count
     [row] = await audit_rows(system, "account.unlock", user_id=person.user_id)
     assert row == {"user_id": person.user_id, "operator": "alice", "via": "cli", "reason": "ticket 42"}
@@ -75,7 +77,7 @@ async def test_a_2fa_reset_drops_the_authenticator_ends_sessions_and_leads_to_en
                                      headers=bearer(replacing.json()["setupToken"]))
     assert started.status_code == 201, started.text
 
-    reset = admin(system, "reset-2fa", "--email", person.email, "--operator", "bob", "--reason", "lost phone")
+    reset = await admin(system, "reset-2fa", "--email", person.email, "--operator", "bob", "--reason", "lost phone")
     assert reset == {"sessionsRevoked": 1}
     refresh = await system.http.post("/api/auth/token/refresh", json={"refreshToken": tokens["refreshToken"]})
     assert refresh.status_code == 401
@@ -133,8 +135,9 @@ async def token_endpoint(system, client_id: str, secret: str) -> int:
 async def test_a_rotated_secret_works_until_the_overlap_ends_and_a_disabled_client_until_enabled(system) -> None:
     app = system.create_app()
     client_id, old = app["clientId"], app["clientSecret"]
-    assert "error" in admin(system, "rotate-client-secret", "--client-id", client_id, "--overlap", "soon", code=2)
-    rotated = admin(system, "rotate-client-secret", "--client-id", client_id, "--overlap", "2s", "--operator", "dan")
+    assert "error" in await admin(system, "rotate-client-secret", "--client-id", client_id, "--overlap", "soon", code=2)
+    rotated = await admin(system, "rotate-client-secret", "--client-id", client_id, "--overlap", "2s",
+                          "--operator", "dan")
     new = rotated["clientSecret"]
     assert new != old and rotated["previousSecretUntil"]
     assert await token_endpoint(system, client_id, old) == 400
@@ -147,7 +150,7 @@ async def test_a_rotated_secret_works_until_the_overlap_ends_and_a_disabled_clie
     [row] = await audit_rows(system, "admin.client.rotate_secret", client_id=client_id)
     assert row["operator"] == "dan" and row["overlap_seconds"] == "2" and new not in json.dumps(row)
 
-    disabled = admin(system, "disable-client", "--client-id", client_id, "--operator", "carol")
+    disabled = await admin(system, "disable-client", "--client-id", client_id, "--operator", "carol")
     assert disabled["disabled"] and disabled["changed"]
     assert await token_endpoint(system, client_id, new) == 401
     api_key = await system.http.post("/api/v1/verify", auth=(client_id, new), json={"account": "a", "code": "1"})

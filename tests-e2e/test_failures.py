@@ -125,9 +125,9 @@ async def test_parallel_brute_force_on_one_account_gets_at_most_five_guesses(sys
     # exactly five guesses evaluated and refused, every other one refused unevaluated: no 5xx, no fewer tries
     assert sorted(a.status_code for a in answers) == [401] * 5 + [429] * 15, [(a.status_code, a.text) for a in answers]
     assert all(a.json()["type"].endswith("/invalid-code") for a in answers if a.status_code == 401)
-    evaluated = await system.sql("auth", "SELECT outcome, count(*) AS n FROM second_factor_attempts "
-                                         "WHERE subject = $1 GROUP BY outcome", person.user_id)
-    assert {r["outcome"]: r["n"] for r in evaluated} == {"failure": 5}
+    evaluated = await system.sql("vault", "SELECT outcome, count(*) AS n FROM code_attempts "
+                                          "WHERE subject = $1 GROUP BY outcome", person.user_id)
+    assert {r["outcome"]: r["n"] for r in evaluated} == {"failure": 5, "limited": 15}
     checks = moved(before, await system.metrics("auth"), prefix="twofold_auth_second_factor")
     assert checks == {'twofold_auth_second_factor_checks_total{action="login.second_factor",outcome="wrong"}': 5,
                       'twofold_auth_second_factor_checks_total{action="login.second_factor",outcome="limited"}': 15}

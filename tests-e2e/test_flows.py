@@ -116,6 +116,35 @@ async def test_a_third_party_app_enrolls_its_user_and_verifies_codes_through_the
     assert wrong_key.status_code == 401
 
 
+async def test_an_apps_account_is_limited_and_locked_like_a_persons(system) -> None:
+    """The vault decides an app's checks with the same rules: 5 codes per 15 minutes per account, and 10 wrong ones
+    in an hour lock the account, after which its right code gets the wrong code's answer."""
+    app = system.create_app("--callback-url", "https://app.example.com/2fa/done")
+    key = (app["clientId"], app["clientSecret"])
+    started = await system.http.post("/api/v1/setup", auth=key, json={
+        "account": "acct-7", "callbackUrl": "https://app.example.com/2fa/done"})
+    callback, enrollment = system.provider.accept(started.json()["deepLink"])
+    assert (await system.browse(callback)).status_code == 303
+    shown = {enrollment.code_at(enrollment.current_step() + d) for d in range(-4, 6)}
+    wrong = next(c for c in (f"{n:06d}" for n in range(1, 100)) if c not in shown)
+    before = await system.metrics("vault")
+
+    def check(code: str):
+        return system.http.post("/api/v1/verify", auth=key, json={"account": "acct-7", "code": code})
+
+    statuses = []
+    for _ in range(2):  # the quarter hour's five, then (aged as time would age them) five more
+        statuses += [(await check(wrong)).status_code for _ in range(6)]
+        await system.sql("vault", "UPDATE code_attempts SET attempted_at = attempted_at - interval '16 minutes' "
+                                  "WHERE subject = $1", f"{app['clientId']}:acct-7")
+    assert statuses == ([200] * 5 + [429]) * 2
+    locked = await check(enrollment.code_at(enrollment.current_step() + 1))
+    assert locked.status_code == 200 and locked.json() == {"valid": False}
+    assert moved(before, await system.metrics("vault"), prefix="twofold_vault_") == {
+        'twofold_vault_app_code_checks_total{outcome="invalid"}': 11,
+        'twofold_vault_app_code_checks_total{outcome="limited"}': 2, "twofold_vault_lockouts_total": 1}
+
+
 async def test_a_seed_mode_app_fetches_the_seed_once(system) -> None:
     app = system.create_app("--callback-url", "https://holder.example.com/cb", "--seed-mode")
     key = (app["clientId"], app["clientSecret"])
@@ -156,7 +185,7 @@ async def test_lockout_after_repeated_failures_and_unlock_with_a_recovery_code(s
     tokens = await system.sign_in(person)
     codes = (await system.http.post("/api/auth/2fa/recovery-codes", headers=bearer(tokens["accessToken"]),
                                    json={"code": await person.code()})).json()["codes"]
-    before = await system.metrics("auth")
+    before = {service: await system.metrics(service) for service in ("auth", "vault")}
     await system.lock_out(person)
     assert (await system.sql("auth", "SELECT status FROM users WHERE id = $1::uuid", person.user_id))[0]["status"] \
         == "locked"
@@ -167,10 +196,13 @@ async def test_lockout_after_repeated_failures_and_unlock_with_a_recovery_code(s
                                                                    "recoveryCode": codes[0]})
     assert unlocked.status_code == 200
     login = 'twofold_auth_second_factor_checks_total{action="login.second_factor",outcome="%s"}'
-    assert moved(before, await system.metrics("auth"), prefix="twofold_auth_") == {
+    assert moved(before["auth"], await system.metrics("auth"), prefix="twofold_auth_") == {
         'twofold_auth_password_checks_total{outcome="ok"}': 3,
         'twofold_auth_password_hash_seconds_count{operation="verify"}': 3,
-        login % "wrong": 10, "twofold_auth_lockouts_total": 1, login % "locked": 1, login % "ok": 1}
+        login % "wrong": 10, login % "locked": 1, login % "ok": 1}
+    # the vault, which decides codes, locked the account
+    assert moved(before["vault"], await system.metrics("vault"), prefix="twofold_vault_") == {
+        "twofold_vault_lockouts_total": 1}
 
 
 async def test_deleting_the_account_makes_every_service_forget_the_person(system) -> None:

@@ -112,7 +112,7 @@ async def test_the_provider_way_and_the_code_page_button_that_opens_the_authenti
     assert visitor.at("/ui/account")
 
 
-@pytest.mark.system_env(AUTH_LOCKOUT_FAILURES="3")
+@pytest.mark.system_env(VAULT_LOCKOUT_FAILURES="3")
 async def test_a_wrong_code_and_a_locked_account_read_alike(visitor, system) -> None:
     person = await _enrolled(visitor, system)
     await visitor.enter_password(person)

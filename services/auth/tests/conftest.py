@@ -192,9 +192,12 @@ class AuthStack:
 
 
 @asynccontextmanager
-async def running_auth(stack: InProcessStack | ServiceStack, auth_settings: dict[str, str]) -> AsyncIterator[AuthStack]:
+async def running_auth(stack: InProcessStack | ServiceStack, settings: dict[str, str]) -> AsyncIterator[AuthStack]:
+    """``settings``: AUTH_* for auth, VAULT_* for the vault (which decides codes, with their limits)."""
+    vault_settings = {key: value for key, value in settings.items() if key.startswith("VAULT_")}
+    auth_settings = {key: value for key, value in settings.items() if key not in vault_settings}
     await stack.start("vault", "auth", "registration", "gateway", env={
-        "vault": {"VAULT_TOTP_PERIOD": str(PERIOD), "VAULT_TOTP_WINDOW": str(WINDOW)},
+        "vault": {"VAULT_TOTP_PERIOD": str(PERIOD), "VAULT_TOTP_WINDOW": str(WINDOW), **vault_settings},
         "auth": {"AUTH_CLEANUP_INTERVAL_SECONDS": "2", **auth_settings},
         # a load balancer at 127.0.0.1 in front of the gateway: a test speaks for any source address
         "gateway": {"GATEWAY_TRUSTED_PROXIES": '["127.0.0.1/32"]', "GATEWAY_OPEN_RATE_PER_SECOND": "1000",
@@ -210,4 +213,4 @@ shared_auth_stack, own_auth_stack, processes_auth_stack, auth_stack = stack_fixt
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "auth_env(**env): extra AUTH_* settings for the auth process")
+    config.addinivalue_line("markers", "auth_env(**env): extra AUTH_* settings for auth, VAULT_* for the vault")

@@ -27,8 +27,6 @@ async def test_the_cleanup_deletes_what_ended_over_a_day_ago_and_keeps_the_rest(
         await auth_stack.sql("INSERT INTO login_challenges (id, token_hash, user_id, expires_at) "
                              "VALUES ($1, $2, $3, $4)", uuid.uuid4(), uuid.uuid4().bytes + bytes(16), user.user_id,
                              expires)
-        await auth_stack.sql("INSERT INTO second_factor_attempts (subject, attempted_at, outcome) "
-                             "VALUES ($1, $2, 'failure')", f"cleanup-{name}-{user.user_id}", expires)
     # a right password marks its source as the owner's for 90 days; a wrong one counts only in its window
     for outcome in ("success", "failure"):
         await auth_stack.sql("INSERT INTO password_attempts (account, source, attempted_at, outcome) "
@@ -51,8 +49,5 @@ async def test_the_cleanup_deletes_what_ended_over_a_day_ago_and_keeps_the_rest(
         "SELECT count(*) AS n FROM refresh_tokens WHERE session_id = $1", sessions["live"])] == [1]
     assert [r["n"] for r in await auth_stack.sql(
         "SELECT count(*) AS n FROM login_challenges WHERE user_id = $1", user.user_id)] == [1]
-    assert [r["subject"] for r in await auth_stack.sql(
-        "SELECT subject FROM second_factor_attempts WHERE subject LIKE $1", f"cleanup-%-{user.user_id}")] \
-        == [f"cleanup-new-{user.user_id}"]
     assert [r["outcome"] for r in await auth_stack.sql(
         "SELECT outcome FROM password_attempts WHERE account = $1", f"cleanup-{user.user_id}")] == ["success"]

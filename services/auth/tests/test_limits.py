@@ -1,4 +1,9 @@
-"""Attempt limits, lockout and bad input, against the real auth and vault processes."""
+"""Attempt limits, lockout and bad input, against the real auth and vault processes.
+
+The vault decides every code with the attempt limit and the lock (its own tests cover them for any subject); here,
+what a person meets through auth: the limit counted per account across logins, the lock shown on the account and
+lifted by a recovery code or an operator, one answer for wrong, replayed and locked.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,13 @@ import uuid
 
 import pytest
 
-from twofold_auth.settings import AuthSettings
+from twofold_vault.settings import VaultSettings
 
 
 async def attempts_by_outcome(auth_stack, user_id: uuid.UUID) -> dict[str, int]:
-    rows = await auth_stack.sql("SELECT outcome, count(*) AS n FROM second_factor_attempts WHERE subject = $1::text "
-                                "GROUP BY outcome", str(user_id))
+    """The TOTP codes of this user the vault decided, by outcome (``limited``: refused untried)."""
+    rows = await auth_stack.sql_of("vault", "SELECT outcome, count(*) AS n FROM code_attempts WHERE subject = $1 "
+                                   "AND method = 'totp' GROUP BY outcome", str(user_id))
     return {r["outcome"]: r["n"] for r in rows}
 
 
@@ -26,30 +32,44 @@ async def status_of(auth_stack, user_id: uuid.UUID) -> str:
 def test_a_limit_or_window_below_one_is_refused(setting: str) -> None:
     """A limit of 0 would refuse every code (no one could sign in); a window of 0 would count nothing."""
     with pytest.raises(ValueError, match=setting):
-        AuthSettings(**{setting: 0})
+        VaultSettings(**{setting: 0})
 
 
-async def test_twenty_parallel_wrong_codes_get_at_most_five_evaluations(auth_stack) -> None:
+async def test_fifty_parallel_wrong_codes_get_at_most_five_evaluations(auth_stack) -> None:
     user = await auth_stack.enroll(await auth_stack.register())
     # one login each: a challenge takes five codes itself, the account's limit is what is under test
-    challenges = [(await auth_stack.login(user)).json()["challengeToken"] for _ in range(20)]
+    challenges = [(await auth_stack.login(user)).json()["challengeToken"] for _ in range(50)]
     wrong = user.authenticator.wrong_code()
     answers = await asyncio.gather(*(
         auth_stack.http.post("/api/auth/login/2fa", json={"challengeToken": challenge, "code": wrong})
         for challenge in challenges
     ))
     statuses = sorted(a.status_code for a in answers)
-    assert statuses == [401] * 5 + [429] * 15
+    assert statuses == [401] * 5 + [429] * 45
     limited = next(a for a in answers if a.status_code == 429)
     assert int(limited.headers["retry-after"]) > 0
     assert limited.headers["content-type"] == "application/problem+json"
-    assert await attempts_by_outcome(auth_stack, user.user_id) == {"failure": 5}
+    assert await attempts_by_outcome(auth_stack, user.user_id) == {"failure": 5, "limited": 45}
 
     # a new password login does not buy new guesses, and the right code is refused too until the window passes
     fresh_challenge = (await auth_stack.login(user)).json()["challengeToken"]
     right = await auth_stack.http.post("/api/auth/login/2fa", json={
         "challengeToken": fresh_challenge, "code": await user.authenticator.fresh_code()})
     assert right.status_code == 429
+
+
+async def test_fifty_parallel_uses_of_one_right_code_make_one_session(auth_stack) -> None:
+    user = await auth_stack.enroll(await auth_stack.register())
+    challenges = [(await auth_stack.login(user)).json()["challengeToken"] for _ in range(50)]
+    code = await user.authenticator.fresh_code()
+    answers = await asyncio.gather(*(
+        auth_stack.http.post("/api/auth/login/2fa", json={"challengeToken": challenge, "code": code})
+        for challenge in challenges
+    ))
+    # one wins; the replays are wrong codes (five of them), then the limit refuses the rest untried
+    assert sorted(a.status_code for a in answers) == [200] + [401] * 5 + [429] * 44
+    sessions = await auth_stack.sql("SELECT count(*) AS n FROM sessions WHERE user_id = $1", user.user_id)
+    assert sessions[0]["n"] == 1
 
 
 async def _answer(auth_stack, user, timeout: float = 60, **factor: str):
@@ -66,7 +86,7 @@ async def _answer(auth_stack, user, timeout: float = 60, **factor: str):
         await asyncio.sleep(retry_after)  # the limit's window, as the answer says: a clock step, not a guess
 
 
-@pytest.mark.auth_env(AUTH_ATTEMPT_WINDOW_SECONDS="2", AUTH_CHALLENGE_SECONDS="60")
+@pytest.mark.auth_env(VAULT_ATTEMPT_WINDOW_SECONDS="2", AUTH_CHALLENGE_SECONDS="60")
 async def test_ten_failures_lock_the_account_until_a_recovery_code_or_an_admin(auth_stack) -> None:
     user = await auth_stack.enroll(await auth_stack.register())
     tokens = await auth_stack.sign_in(user)
@@ -107,6 +127,8 @@ async def test_ten_failures_lock_the_account_until_a_recovery_code_or_an_admin(a
                                         auth=(admin["clientId"], admin["clientSecret"]))
     assert unlock.status_code == 204
     assert await status_of(auth_stack, user.user_id) == "active"
+    # the vault unlocked it too (it decides codes): the right code signs in again
+    assert (await _answer(auth_stack, user, code=await user.authenticator.fresh_code())).status_code == 200
     not_admin = auth_stack.create_client("--scope", "verify")
     refused = await auth_stack.http.post(f"/api/admin/users/{user.user_id}/unlock",
                                          auth=(not_admin["clientId"], not_admin["clientSecret"]))

@@ -129,7 +129,7 @@ async def test_api_keys_scopes_spoofed_headers_and_the_third_party_flow(world) -
     assert location.startswith(body["callbackUrl"] + "?") and enrollment.seed not in location
     assert parse_qs(urlsplit(location).query)["success"] == ["true"]
 
-    # the app asks auth, through the gateway, whether a code is its user's
+    # the app asks the vault, through the gateway, whether a code is its user's
     step = enrollment.last_step + 1
     while step > enrollment.current_step() + 1:  # the vault accepts a time step once: wait for the next
         await asyncio.sleep(0.5)

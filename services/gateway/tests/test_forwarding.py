@@ -147,7 +147,7 @@ async def test_a_stopped_service_and_the_per_ip_limit(world) -> None:
     assert time.monotonic() - started < 10
     ready = await world.http.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"] == {
-        "broker": "ok", "auth": "ok", "registration": "unreachable", "web": "unreachable"}
+        "broker": "ok", "auth": "ok", "registration": "unreachable", "vault": "ok", "web": "unreachable"}
 
     # a burst of 3 per address (the registration took one, the seconds since gave some back), then
     # one request every 2 s

@@ -78,7 +78,7 @@ class Front:
 
 @pytest.fixture(scope="module")
 async def gateway(infra) -> AsyncIterator[tuple[InProcessService, Recorder, Recorder]]:
-    """The gateway with auth and registration answered by one recorder and the pages by another."""
+    """The gateway with auth, registration and the vault answered by one recorder and the pages by another."""
     auth = Recorder(document("/api/auth/login", "/api/auth/register"))
     web = Recorder(document("/ui/{page}", "/"))  # were it asked (it must not be), pages would be described
     servers = [await asyncio.start_server(recorder.handle, "127.0.0.1", 0) for recorder in (auth, web)]
@@ -86,7 +86,8 @@ async def gateway(infra) -> AsyncIterator[tuple[InProcessService, Recorder, Reco
     port = free_port()
     service = await InProcessService("gateway", "twofold_gateway", {
         "GATEWAY_PORT": str(port), "GATEWAY_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
-        "GATEWAY_AUTH_URL": auth_url, "GATEWAY_REGISTRATION_URL": auth_url, "GATEWAY_WEB_URL": web_url,
+        "GATEWAY_AUTH_URL": auth_url, "GATEWAY_REGISTRATION_URL": auth_url, "GATEWAY_VAULT_URL": auth_url,
+        "GATEWAY_WEB_URL": web_url,
         "GATEWAY_OPEN_BURST": str(BURST), "GATEWAY_OPEN_RATE_PER_SECOND": "0.001",
     }, port).start()
     try:

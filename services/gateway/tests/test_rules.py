@@ -36,7 +36,7 @@ class Clock:
     ("POST", "/api/admin/users/42/unlock", Upstream.AUTH, Policy.ADMIN),
     ("GET", "/api/auth/registrations/reg_abc", Upstream.REGISTRATION, Policy.ENROLLMENT),
     ("GET", "/api/auth/totp-callback", Upstream.REGISTRATION, Policy.OPEN),
-    ("POST", "/api/v1/verify", Upstream.AUTH, Policy.APP),
+    ("POST", "/api/v1/verify", Upstream.VAULT, Policy.APP),
 ])
 def test_public_paths_go_to_their_owner(method: str, path: str, upstream: Upstream, policy: Policy) -> None:
     route = ROUTES.find(method, path)

@@ -11,6 +11,7 @@ import pytest
 
 from twofold_common import redirect_signature
 from twofold_common.events import REGISTRATION_TOPIC
+from twofold_common.testing.http import client_of
 from twofold_common.testing.inprocess import InProcessService
 from twofold_common.testing.processes import free_port
 from twofold_common.testing.topics import events_in, records_until_now
@@ -168,15 +169,16 @@ async def test_third_party_apps_get_a_signed_redirect_without_the_seed(flow) -> 
                                          headers=flow.as_app(other_app["clientId"]))
     assert hidden.status_code == 404
 
-    # the app checks its user's codes through the API, under auth's limits; each code works once
-    def verify(code: str):
-        return flow.auth.post("/api/v1/verify", json={"account": "acct-42", "code": code},
-                              headers=flow.as_app(app["clientId"], "auth"))
+    # the app checks its user's codes through the API, answered by the vault under its limits; each code works once
+    async with client_of(flow.stack["vault"]) as vault:
+        def verify(code: str):
+            return vault.post("/api/v1/verify", json={"account": "acct-42", "code": code},
+                              headers=flow.as_app(app["clientId"], "vault"))
 
-    fresh = enrollment.code_at(enrollment.current_step() + 1)
-    assert (await verify(fresh)).json() == {"valid": True}
-    assert (await verify(fresh)).json() == {"valid": False}
-    assert (await flow.auth.post("/api/v1/verify", json={"account": "acct-42", "code": fresh})).status_code == 401
+        fresh = enrollment.code_at(enrollment.current_step() + 1)
+        assert (await verify(fresh)).json() == {"valid": True}
+        assert (await verify(fresh)).json() == {"valid": False}
+        assert (await vault.post("/api/v1/verify", json={"account": "acct-42", "code": fresh})).status_code == 401
 
     # the seed is in no log line and in no event
     for process in flow.stack.processes.values():

@@ -102,9 +102,12 @@ def vault_service(infra: Infra, database_url: str, name: str = "vault", **settin
 
 @pytest.fixture(scope="module")
 async def vault(infra: Infra, module_database) -> AsyncIterator[Vault]:
-    """One vault for a test module; tests use fresh subjects, so they do not see each other's data."""
+    """One vault for a test module; tests use fresh subjects, so they do not see each other's data.  Its attempt
+    limit and lockout are out of the way of tests that try many codes on one seed (the limits have their own tests,
+    test_code_checks.py, on vaults with the defaults)."""
     database_url = await module_database("vault")
-    service = await vault_service(infra, database_url, log_level="DEBUG").start()
+    service = await vault_service(infra, database_url, log_level="DEBUG", attempt_limit="1000",
+                                  lockout_failures="1000").start()
     try:
         yield Vault(service, database_url)
     finally:

@@ -48,7 +48,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="twofold auth",
-        routers=[accounts.router, audit.router, login.router, login.apps_router, sessions.router,
+        routers=[accounts.router, audit.router, login.router, sessions.router,
                  accounts.admin_router, audit.admin_router, admin.router, clients.router, jwks_router,
                  oidc.discovery_router, oidc.pages_router, oidc.router],
         handlers={RegistrationCompleted: on_registration_completed, SessionRevoked: on_session_revoked},

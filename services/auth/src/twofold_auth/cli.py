@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from twofold_common.db import Database
 from twofold_common.errors import NotFound, Problem
+from twofold_common.internal_auth import InternalAuth
 from twofold_common.progress import Progress
 
 from .admin import service as admin
@@ -29,10 +30,10 @@ from .admin.service import Admin, Operator
 from .audit import service as audit
 from .clients import service as clients
 from .clients.scopes import DEFAULT_SCOPES
-from .second_factor.repository import AttemptLimiter
 from .sessions.service import Sessions
 from .settings import AuthSettings
 from .tokens import SigningKeyRing, TokenHasher, TokenIssuer
+from .vault import VaultClient
 
 
 def _database(settings: AuthSettings) -> Database:
@@ -92,10 +93,14 @@ def _admin_action(settings: AuthSettings, args: Namespace, action: Action) -> No
         db = _database(settings)
         hasher = TokenHasher(settings.token_pepper.get_secret_value())
         sessions = Sessions(db, settings, hasher, TokenIssuer(settings, SigningKeyRing.from_settings(settings)))
+        # unlock and reset ask the vault, as the service does: with auth's own internal key
+        vault_http = InternalAuth(settings.service_name, settings.internal_key(), settings.internal_key_ring()).client(
+            "vault", settings.vault_url)
         try:
             async with db.transaction() as session:
-                return await action(Admin(sessions, AttemptLimiter(settings), hasher), session, operator)
+                return await action(Admin(sessions, VaultClient(vault_http), hasher), session, operator)
         finally:
+            await vault_http.aclose()
             await db.dispose()
 
     try:

@@ -27,7 +27,6 @@ from .oidc.backchannel import BackChannelLogout
 from .oidc.keys import IdTokenKeys
 from .oidc.service import OpenIdProvider
 from .passwords import Passwords
-from .second_factor.repository import AttemptLimiter
 from .second_factor.service import SecondFactorCheck
 from .sessions.service import Sessions, SignedIn
 from .settings import AuthSettings
@@ -46,8 +45,7 @@ async def prepare(runtime: Runtime, ring: SigningKeyRing,
     hasher = TokenHasher(settings.token_pepper.get_secret_value())
     metrics = AuthMetrics.registered_in(runtime.metrics)
     passwords = Passwords(settings, metrics.password_hashing)
-    check = SecondFactorCheck(runtime.database, vault, AttemptLimiter(settings),
-                              lockout_failures=settings.lockout_failures, metrics=metrics)
+    check = SecondFactorCheck(runtime.database, vault, metrics)
     sessions = Sessions(runtime.database, settings, hasher, issuer)
     runtime.provide(
         hasher,
@@ -57,7 +55,7 @@ async def prepare(runtime: Runtime, ring: SigningKeyRing,
         Login(runtime.database, settings, passwords, PasswordLimiter(settings), issuer, hasher, check, sessions,
               metrics),
         Accounts(settings, passwords, issuer, vault, check, sessions, metrics),
-        Admin(sessions, AttemptLimiter(settings), hasher),
+        Admin(sessions, vault, hasher),
         OpenIdProvider(settings, hasher, sessions, id_token_keys, TokenVerifier(
             issuer=settings.issuer, audience=issuer.userinfo_audience, jwks=ring.jwks())),
     )

@@ -1,5 +1,5 @@
 """auth's own metrics, beside the ones every service has (``twofold_common.metrics``): logins and code checks by
-outcome, lockouts, new accounts, the time argon2 takes, and back-channel logouts sent to apps. Labels are outcomes
+outcome, new accounts, the time argon2 takes, and back-channel logouts sent to apps. Labels are outcomes
 and action names, never a user."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from twofold_common.metrics import Metrics
 PASSWORD_OUTCOMES = ("ok", "wrong", "limited")
 # locked: a TOTP code refused because the account is locked (only a recovery code opens it)
 SECOND_FACTOR_OUTCOMES = ("ok", "wrong", "locked", "limited")
-APP_CODE_OUTCOMES = ("valid", "invalid", "limited")
 # failed: the app did not take it (sent again later); abandoned: still failing an hour after the session ended
 BACKCHANNEL_LOGOUT_OUTCOMES = ("delivered", "failed", "abandoned")
 # argon2id with the default settings takes tens of milliseconds per hash on one core
@@ -24,8 +23,6 @@ HASH_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
 class AuthMetrics:
     password_checks: Counter  # outcome
     second_factor_checks: Counter  # action (login.second_factor, step_up, ...), outcome
-    app_code_checks: Counter  # outcome: a third-party app's POST /api/v1/verify
-    lockouts: Counter
     registrations: Counter
     password_hashing: Histogram  # operation: hash | verify
     backchannel_logouts: Counter  # outcome: an attempt to send an app its logout token
@@ -39,9 +36,6 @@ class AuthMetrics:
             second_factor_checks=metrics.counter("twofold_auth_second_factor_checks_total",
                                                  "Second-factor checks (TOTP or recovery code) by action and outcome",
                                                  ["action", "outcome"]),
-            app_code_checks=metrics.counter("twofold_auth_app_code_checks_total",
-                                            "Codes third-party apps asked about (POST /api/v1/verify)", ["outcome"]),
-            lockouts=metrics.counter("twofold_auth_lockouts_total", "Accounts locked after too many wrong codes"),
             registrations=metrics.counter("twofold_auth_registrations_total", "Accounts registered"),
             password_hashing=metrics.histogram("twofold_auth_password_hash_seconds",
                                                "Time of one argon2id hash or verification in its thread (not the wait)",
@@ -55,8 +49,6 @@ class AuthMetrics:
             made.password_checks.labels(outcome)
         for outcome in SECOND_FACTOR_OUTCOMES:
             made.second_factor_checks.labels("login.second_factor", outcome)
-        for outcome in APP_CODE_OUTCOMES:
-            made.app_code_checks.labels(outcome)
         for outcome in BACKCHANNEL_LOGOUT_OUTCOMES:
             made.backchannel_logouts.labels(outcome)
         return made

@@ -128,16 +128,6 @@ logout_deliveries = sa.Table(
              postgresql_where=sa.text("delivered_at IS NULL AND abandoned_at IS NULL")),
 )
 
-second_factor_attempts = sa.Table(
-    "second_factor_attempts", metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-    # a user id, or ``<client_id>:<account>`` for a third-party app's user (the vault's subject)
-    sa.Column("subject", sa.String(320), nullable=False),
-    sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
-    sa.Column("outcome", sa.String(16), nullable=False),  # pending | success | failure | error
-    sa.Index("ix_second_factor_attempts_subject_time", "subject", "attempted_at"),
-)
-
 password_attempts = sa.Table(
     "password_attempts", metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),

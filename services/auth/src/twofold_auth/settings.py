@@ -73,11 +73,7 @@ class AuthSettings(ServiceSettings):
     # hashes computed at once: about the CPU cores the process may use (each holds argon2_memory_kib)
     password_hash_threads: int = Field(default=2, ge=1, le=64)
 
-    # second factor: 5 attempts per 15 minutes; 10 failures in an hour lock the account
-    attempt_limit: int = Field(default=5, ge=1)
-    attempt_window_seconds: int = Field(default=900, ge=1)
-    lockout_failures: int = Field(default=10, ge=1)
-    lockout_window_seconds: int = Field(default=3600, ge=1)
+    # (the second factor's attempt limit and lockout are the vault's: VAULT_ATTEMPT_LIMIT and the others)
 
     # Password guesses (failures, and checks still running): per account and source, per source across
     # accounts, and per account across the sources that never gave its right password (docs/auth.md).

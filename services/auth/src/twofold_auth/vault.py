@@ -1,4 +1,4 @@
-"""The vault's internal API, as auth uses it (the vault is the only holder of seeds)."""
+"""The vault's internal API, as auth uses it (the vault is the only holder of seeds, and decides every code)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,16 @@ from twofold_common.peer import PeerClient
 
 
 @dataclass(frozen=True)
-class Verification:
+class CodeCheck:
+    """The vault's decision on one code (``twofold_vault.checks``)."""
+
     valid: bool
-    seed_id: str | None = None
-    reason: str | None = None
+    # ok, invalid, replayed, no-authenticator, locked (not evaluated), limited (over the attempt limit)
+    outcome: str
+    retry_after: int | None = None
+    locked: bool = False  # the subject is locked after this check
+    unlocked: bool = False  # by this check's recovery code
+    recovery_codes_left: int | None = None
 
 
 @dataclass(frozen=True)
@@ -30,15 +36,19 @@ class VaultClient:
         answer = await self.http.call("POST", path, json=body)
         return answer.json() if answer.content else {}
 
-    async def verify_code(self, subject: str, code: str) -> Verification:
-        """``subject``: a user id, or ``<client_id>:<account>`` for a third-party app's user."""
-        body = await self._post("/internal/verify", {"subject": subject, "code": code})
-        return Verification(bool(body.get("valid")), body.get("seedId"), body.get("reason"))
+    async def check(self, subject: str, *, code: str | None = None, recovery_code: str | None = None) -> CodeCheck:
+        """A TOTP code or a recovery code of ``subject``, decided with its attempt limit and lock."""
+        factor = {"code": code} if recovery_code is None else {"recoveryCode": recovery_code}
+        answer = await self.http.call("POST", "/internal/verify", json={"subject": subject, **factor})
+        return self.http.read(answer, lambda body: CodeCheck(
+            valid=body["valid"], outcome=body["outcome"], retry_after=body.get("retryAfter"),
+            locked=body.get("locked", False), unlocked=body.get("unlocked", False),
+            recovery_codes_left=body.get("recoveryCodesLeft")))
 
-    async def consume_recovery_code(self, user_id: uuid.UUID, code: str) -> tuple[bool, int]:
-        """Whether the code was valid (it is then used up), and how many unused codes are left."""
-        body = await self._post(f"/internal/subjects/{user_id}/recovery-codes/consume", {"code": code})
-        return bool(body.get("valid")), int(body.get("remaining", 0))
+    async def unlock(self, user_id: uuid.UUID) -> bool:
+        """The user's lock gone and its failed codes no longer counted; False when it was not locked."""
+        answer = await self.http.call("POST", f"/internal/subjects/{user_id}/unlock")
+        return self.http.read(answer, lambda body: bool(body["unlocked"]))
 
     async def _get(self, path: str) -> Any:
         return self.http.read(await self.http.call("GET", path), lambda body: body)

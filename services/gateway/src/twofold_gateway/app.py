@@ -1,4 +1,4 @@
-"""The gateway: one public address in front of auth and registration."""
+"""The gateway: one public address in front of auth, registration, the vault (apps' code checks) and the pages."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def start(runtime: Runtime) -> None:
         own_document = get_openapi(title=TITLE, version=VERSION, routes=own_routes)
         upstreams = Upstreams({Upstream.AUTH: settings.auth_url, Upstream.REGISTRATION: settings.registration_url,
-                               Upstream.WEB: settings.web_url},
+                               Upstream.VAULT: settings.vault_url, Upstream.WEB: settings.web_url},
                               connect_timeout=settings.upstream_connect_timeout,
                               read_timeout=settings.upstream_read_timeout,
                               max_connections=settings.upstream_max_connections)

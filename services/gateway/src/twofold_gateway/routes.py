@@ -17,6 +17,7 @@ from twofold_common.errors import NotFound, Problem
 class Upstream(StrEnum):
     AUTH = "auth"
     REGISTRATION = "registration"
+    VAULT = "vault"  # apps' code checks only: its other endpoints are internal
     WEB = "web"  # pages for people: no API of its own, it calls this one
 
     @property
@@ -80,7 +81,7 @@ class RouteTable:
         return [route for route in self.routes if route.upstream is upstream]
 
 
-AUTH, REGISTRATION, WEB = Upstream.AUTH, Upstream.REGISTRATION, Upstream.WEB
+AUTH, REGISTRATION, VAULT, WEB = Upstream.AUTH, Upstream.REGISTRATION, Upstream.VAULT, Upstream.WEB
 OPEN, SESSION, ENROLLMENT, ADMIN, APP, PAGE = (Policy.OPEN, Policy.SESSION, Policy.ENROLLMENT, Policy.ADMIN, Policy.APP,
                                                Policy.PAGE)
 
@@ -129,8 +130,8 @@ ROUTES = RouteTable([
     Route("POST", "/api/admin/clients/{client_id}/disable", AUTH, ADMIN),
     Route("POST", "/api/admin/clients/{client_id}/enable", AUTH, ADMIN),
     Route("POST", "/api/admin/clients/{client_id}/rotate-secret", AUTH, ADMIN),
-    # auth: third-party apps
-    Route("POST", "/api/v1/verify", AUTH, APP, scope="verify"),
+    # vault: third-party apps check their users' codes where the seeds, the attempt limit and the lock are
+    Route("POST", "/api/v1/verify", VAULT, APP, scope="verify"),
     # registration: enrollment, by a person or for an app's user
     Route("POST", "/api/auth/setup-2fa", REGISTRATION, ENROLLMENT, scope="setup"),
     Route("GET", "/api/auth/registrations/{registration_token}", REGISTRATION, ENROLLMENT, scope="status"),

@@ -20,6 +20,7 @@ class GatewaySettings(ServiceSettings):
 
     auth_url: str = "http://127.0.0.1:8001"
     registration_url: str = "http://127.0.0.1:8002"
+    vault_url: str = "http://127.0.0.1:8003"
     web_url: str = "http://127.0.0.1:8004"
     # A service that does not accept a connection quickly is treated as down (503);
     # one that accepted but does not answer gets a 504 after the read timeout.

@@ -6,9 +6,11 @@ from typing import Annotated, cast
 
 from fastapi import Depends
 
-from twofold_common.runtime import Runtime, RuntimeDep, SessionDep, internal_only
+from twofold_common.runtime import Runtime, RuntimeDep, SessionDep, internal_only, provided
 
+from .checks.service import CodeChecks, Limits
 from .crypto import KeyRing
+from .metrics import VaultMetrics
 from .recovery.service import RecoveryCodes
 from .seeds.service import SeedVault, TotpPolicy
 from .settings import VaultSettings
@@ -18,10 +20,14 @@ _TOTP_POLICY = "totp_policy"
 
 
 async def prepare(runtime: Runtime) -> None:
-    """``on_start``: build the key ring once, not per request (it holds one AES context per key)."""
+    """``on_start``: build the key ring once, not per request (it holds one AES context per key), and the code
+    checks, which own their transaction."""
     settings = cast(VaultSettings, runtime.settings)
     runtime.state[_KEY_RING] = settings.key_ring()
     runtime.state[_TOTP_POLICY] = TotpPolicy.from_settings(settings)
+    runtime.provide(CodeChecks(runtime.database, runtime.state[_KEY_RING], runtime.state[_TOTP_POLICY],
+                               settings.recovery_code_pepper.get_secret_value().encode(),
+                               Limits.from_settings(settings), VaultMetrics.registered_in(runtime.metrics)))
 
 
 # The dependencies are ``async def`` although they never wait: FastAPI runs a plain
@@ -50,3 +56,6 @@ async def _seed_vault(runtime: RuntimeDep, session: SessionDep, recovery: Recove
 
 
 SeedVaultDep = Annotated[SeedVault, Depends(_seed_vault)]
+
+
+CodeChecksDep = Annotated[CodeChecks, provided(CodeChecks)]

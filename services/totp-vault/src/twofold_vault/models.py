@@ -53,3 +53,28 @@ recovery_codes = sa.Table(
     sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
     sa.UniqueConstraint("subject", "code_hash", name="uq_recovery_codes_subject_code_hash"),
 )
+
+# Every code check the vault decided, TOTP or recovery code: what the attempt limit and the lockout count (a
+# subject's TOTP failures), and the record of an app's checks (docs/vault.md).
+code_attempts = sa.Table(
+    "code_attempts",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("subject", sa.String(255), nullable=False),
+    sa.Column("method", sa.String(15), nullable=False),
+    # success, failure (a wrong, replayed or refused code), limited (refused untried: over the attempt limit)
+    sa.Column("outcome", sa.String(10), nullable=False),
+    sa.Column("reason", sa.String(20), nullable=True),  # a failure's: invalid, replayed, no-authenticator, locked
+    sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.CheckConstraint("method IN ('totp', 'recovery_code')", name="ck_code_attempts_method"),
+    sa.CheckConstraint("outcome IN ('success', 'failure', 'limited')", name="ck_code_attempts_outcome"),
+    sa.Index("ix_code_attempts_subject_time", "subject", "attempted_at"),
+)
+
+# Subjects locked by too many wrong codes: only a recovery code (or an operator) opens them again.
+subject_locks = sa.Table(
+    "subject_locks",
+    metadata,
+    sa.Column("subject", sa.String(255), primary_key=True),
+    sa.Column("locked_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)

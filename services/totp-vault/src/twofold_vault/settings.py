@@ -42,6 +42,16 @@ class VaultSettings(ServiceSettings):
     # Steps accepted either side of the current one (clock drift between phone and server).
     totp_window: int = Field(default=1, ge=0, le=5)
 
+    # Code checks per subject (a user, or an app's account): 5 TOTP codes per 15 minutes; 10 wrong ones in an
+    # hour lock the subject until a recovery code or an operator unlocks it (docs/vault.md).
+    attempt_limit: int = Field(default=5, ge=1)
+    attempt_window_seconds: int = Field(default=900, ge=1)
+    lockout_failures: int = Field(default=10, ge=1)
+    lockout_window_seconds: int = Field(default=3600, ge=1)
+    # How long each check's row stays (the record of an app's checks); at least the lockout window.
+    attempt_retention_seconds: int = Field(default=30 * 86400, ge=3600)
+    cleanup_interval_seconds: float = Field(default=300.0, gt=0)
+
     @model_validator(mode="after")
     def _check_key_ring(self) -> "VaultSettings":
         try:
@@ -54,6 +64,13 @@ class VaultSettings(ServiceSettings):
         if self.production and DEV_KEY in keys.values():
             raise SettingsError(f"{self.env_name('encryption_keys')} contains the development key; "
                                 "production needs its own keys")
+        return self
+
+    @model_validator(mode="after")
+    def _attempts_outlive_the_lockout(self) -> "VaultSettings":
+        if self.attempt_retention_seconds < self.lockout_window_seconds:
+            raise SettingsError(f"{self.env_name('attempt_retention_seconds')} must not be shorter than "
+                                f"{self.env_name('lockout_window_seconds')}: the lockout counts those rows")
         return self
 
     def key_ring(self) -> KeyRing:

@@ -26,7 +26,7 @@ ROUTES = [
     ("PATCH", f"/internal/seeds/{SEED_ID}", {"label": "x"}, "auth"),
     ("DELETE", f"/internal/seeds/{SEED_ID}", None, "auth"),
     ("POST", "/internal/subjects/s/recovery-codes", None, "auth"),
-    ("POST", "/internal/subjects/s/recovery-codes/consume", {"code": "abcde-fghij"}, "auth"),
+    ("POST", "/internal/subjects/s/unlock", None, "auth"),
     ("DELETE", "/internal/subjects/s", None, "auth"),
 ]
 
@@ -90,6 +90,8 @@ async def test_a_callers_new_key_works_beside_the_old_one_until_the_old_one_leav
     ("/internal/verify", {"code": "123456"}),
     ("/internal/verify", {"subject": "s", "code": 123456}),
     ("/internal/verify", {"subject": "s", "code": "123456", "seedId": "nope"}),
+    ("/internal/verify", {"subject": "s"}),
+    ("/internal/verify", {"subject": "s", "code": "123456", "recoveryCode": "abcde-fghij"}),
 ])
 async def test_malformed_requests_are_422_problems_without_the_values(vault, path: str, body) -> None:
     caller = "auth" if path == "/internal/verify" else "registration"
@@ -114,6 +116,6 @@ async def test_a_malformed_code_is_a_wrong_code_not_an_error(vault, code: str) -
     seed = await vault.enroll()
     async with vault.client("auth") as http:
         response = await http.post("/internal/verify", json={"subject": seed.subject, "code": code})
-        assert response.json() == {"valid": False, "reason": "invalid"}
-        consumed = await http.post(f"/internal/subjects/{seed.subject}/recovery-codes/consume", json={"code": code})
-        assert consumed.json() == {"valid": False, "remaining": 0}
+        assert response.json() == {"valid": False, "outcome": "invalid"}
+        consumed = await http.post("/internal/verify", json={"subject": seed.subject, "recoveryCode": code})
+        assert consumed.json() == {"valid": False, "outcome": "invalid", "recoveryCodesLeft": 0}

@@ -26,15 +26,16 @@ async def test_a_code_is_accepted_once_and_never_after_a_later_one(vault, fresh_
     now = seed.step_now()
 
     # the enrollment code (previous step) was recorded as used: it cannot log anyone in
-    assert await verify(vault, seed.subject, seed.code(now - 1)) == {"valid": False, "reason": "replayed"}
-    assert await verify(vault, seed.subject, seed.code(now)) == {"valid": True, "seedId": seed.seed_id}
-    assert await verify(vault, seed.subject, seed.code(now)) == {"valid": False, "reason": "replayed"}
-    assert await verify(vault, seed.subject, seed.code(now - 1)) == {"valid": False, "reason": "replayed"}
-    assert await verify(vault, seed.subject, seed.code(now + 3)) == {"valid": False, "reason": "invalid"}
-    assert await verify(vault, seed.subject, "12ab56") == {"valid": False, "reason": "invalid"}
-    assert await verify(vault, seed.subject, "1234567") == {"valid": False, "reason": "invalid"}
+    assert await verify(vault, seed.subject, seed.code(now - 1)) == {"valid": False, "outcome": "replayed"}
+    assert await verify(vault, seed.subject, seed.code(now)) == {"valid": True, "outcome": "ok",
+                                                                 "seedId": seed.seed_id}
+    assert await verify(vault, seed.subject, seed.code(now)) == {"valid": False, "outcome": "replayed"}
+    assert await verify(vault, seed.subject, seed.code(now - 1)) == {"valid": False, "outcome": "replayed"}
+    assert await verify(vault, seed.subject, seed.code(now + 3)) == {"valid": False, "outcome": "invalid"}
+    assert await verify(vault, seed.subject, "12ab56") == {"valid": False, "outcome": "invalid"}
+    assert await verify(vault, seed.subject, "1234567") == {"valid": False, "outcome": "invalid"}
     assert await verify(vault, f"nobody-{uuid.uuid4()}", seed.code(now)) == {"valid": False,
-                                                                             "reason": "no-authenticator"}
+                                                                             "outcome": "no-authenticator"}
     row = (await vault.sql("SELECT last_used_step, last_used_at FROM seeds WHERE id = $1", uuid.UUID(seed.seed_id)))[0]
     assert row["last_used_step"] == now and row["last_used_at"] is not None
 
@@ -49,7 +50,7 @@ async def test_fifty_concurrent_verifications_of_one_code_yield_exactly_one_succ
     assert [r.status_code for r in responses] == [200] * 50
     outcomes = [r.json() for r in responses]
     assert sum(o["valid"] for o in outcomes) == 1
-    assert all(o == {"valid": False, "reason": "replayed"} for o in outcomes if not o["valid"])
+    assert all(o == {"valid": False, "outcome": "replayed"} for o in outcomes if not o["valid"])
 
 
 async def test_any_active_seed_of_the_subject_is_accepted_and_a_seed_id_narrows_it(vault, fresh_step) -> None:
@@ -57,13 +58,14 @@ async def test_any_active_seed_of_the_subject_is_accepted_and_a_seed_id_narrows_
     phone = await vault.enroll(label="phone")
     backup = await vault.enroll(phone.subject, digits=8, algorithm="SHA512", label="backup key")
     now = phone.step_now()
-    assert await verify(vault, phone.subject, backup.code(now)) == {"valid": True, "seedId": backup.seed_id}
+    assert await verify(vault, phone.subject, backup.code(now)) == {"valid": True, "outcome": "ok",
+                                                                    "seedId": backup.seed_id}
     assert (await verify(vault, phone.subject, phone.code(now), seed_id=backup.seed_id))["valid"] is False
-    assert await verify(vault, phone.subject, phone.code(now), seed_id=phone.seed_id) == {"valid": True,
-                                                                                       "seedId": phone.seed_id}
+    assert await verify(vault, phone.subject, phone.code(now), seed_id=phone.seed_id) == {
+        "valid": True, "outcome": "ok", "seedId": phone.seed_id}
     stranger = await vault.enroll()
     assert await verify(vault, phone.subject, stranger.code(now), seed_id=stranger.seed_id) == {
-        "valid": False, "reason": "no-authenticator"}
+        "valid": False, "outcome": "no-authenticator"}
 
 
 async def test_a_wrong_code_stores_nothing(vault) -> None:
@@ -145,7 +147,7 @@ async def test_native_enrollment_generates_a_pending_seed_confirmed_by_a_first_c
         assert retried.status_code == 200 and retried.json()["otpauthUri"] == enrollment["otpauthUri"]
 
         code = app.generate_otp(step)
-        assert await verify(vault, subject, code) == {"valid": False, "reason": "no-authenticator"}
+        assert await verify(vault, subject, code) == {"valid": False, "outcome": "no-authenticator"}
 
         seed_id = enrollment["seedId"]
         wrong_code = str((int(code) + 1) % 10**8).zfill(8)
@@ -156,8 +158,9 @@ async def test_native_enrollment_generates_a_pending_seed_confirmed_by_a_first_c
         assert confirmed.json()["status"] == "active" and confirmed.json()["provider"] == "native"
         assert (await http.post("/internal/seeds/generate", json=body)).status_code == 409
 
-    assert await verify(vault, subject, code) == {"valid": False, "reason": "replayed"}
-    assert await verify(vault, subject, app.generate_otp(step + 1)) == {"valid": True, "seedId": seed_id}
+    assert await verify(vault, subject, code) == {"valid": False, "outcome": "replayed"}
+    assert await verify(vault, subject, app.generate_otp(step + 1)) == {"valid": True, "outcome": "ok",
+                                                                        "seedId": seed_id}
     events = await vault.sql("SELECT payload FROM outbox_events WHERE key = $1", subject)
     assert len(events) == 1 and '"provider":"native"' in events[0]["payload"]
 

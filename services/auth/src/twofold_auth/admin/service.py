@@ -20,10 +20,9 @@ from twofold_common.errors import NotFound, Problem
 from ..accounts import service as accounts
 from ..audit.service import record
 from ..clients import service as clients
-from ..second_factor.repository import AttemptLimiter
-from ..second_factor.service import unlock
 from ..sessions.service import Sessions
 from ..tokens import TokenHasher
+from ..vault import VaultClient
 from .schemas import ClientChanged, ClientState, RotatedSecret, SessionsRevoked, UserSummary
 
 
@@ -59,7 +58,7 @@ def no_such_user() -> NotFound:
 @dataclass(frozen=True)
 class Admin:
     sessions: Sessions
-    limiter: AttemptLimiter
+    vault: VaultClient  # the authority for a user's failed codes and lock
     hasher: TokenHasher
 
     async def find_user(self, session: AsyncSession, email: str, operator: Operator) -> UserSummary:
@@ -81,8 +80,11 @@ class Admin:
         return found.id
 
     async def unlock_user(self, session: AsyncSession, user_id: uuid.UUID, operator: Operator) -> None:
-        """A locked account active again, and the failed codes that locked it no longer count."""
-        if not await unlock(session, self.limiter, user_id, by="admin", caller=None, details=operator.details()):
+        """A locked account active again, and the failed codes that locked it no longer count: first in the vault,
+        which decides codes, then the account's status here (committed with the request)."""
+        unlocked_in_vault = await self.vault.unlock(user_id)
+        if not await accounts.unlock(session, user_id, by="admin", caller=None, details=operator.details()) \
+                and not unlocked_in_vault:
             raise NotFound("No locked user with this id.", code="user-not-locked")
 
     async def reset_two_factor(self, session: AsyncSession, user_id: uuid.UUID,
@@ -92,7 +94,7 @@ class Admin:
         before = await accounts.reset_two_factor(session, user_id)
         if before is None:
             raise no_such_user()
-        await self.limiter.clear_failures(session, str(user_id))
+        await self.vault.unlock(user_id)  # a fresh start: the failed codes of the old authenticator stop counting
         revoked = await self.sessions.revoke_all(session, user_id=user_id, reason="2fa-reset")
         await record(session, action="admin.2fa.reset", outcome="success", user_id=user_id,
                      details=operator.details(status_before=before, sessions_revoked=str(revoked)))

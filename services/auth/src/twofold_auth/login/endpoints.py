@@ -1,14 +1,11 @@
 from fastapi import APIRouter
 
-from twofold_common.errors import Unauthorized, problem_responses
-from twofold_common.runtime import CallingAppDep
+from twofold_common.errors import problem_responses
 
-from ..deps import BearerDep, CallerDep, LoginDep, SecondFactorDep
+from ..deps import BearerDep, CallerDep, LoginDep
 from ..second_factor.service import SecondFactor
 from ..sessions.schemas import TokenPair
 from .schemas import (
-    AppCode,
-    AppVerdict,
     ChallengeAnswer,
     EmailCode,
     LoginResponse,
@@ -51,14 +48,3 @@ async def signin_with_2fa(body: PasswordSignin, login: LoginDep, caller: CallerD
 async def verify_2fa(body: StepUp, login: LoginDep, caller: CallerDep, me: BearerDep) -> Verified:
     """Step-up: a signed-in user proves the second factor again."""
     return Verified(verified_at=await login.step_up(me, body.code, caller))
-
-
-apps_router = APIRouter(prefix="/api/v1", tags=["third-party apps"])
-
-
-@apps_router.post("/verify", responses=problem_responses(401, 403, 422, 429, 503))
-async def verify_app_code(body: AppCode, check: SecondFactorDep, caller: CallerDep, app: CallingAppDep) -> AppVerdict:
-    """Check a code of one of the app's users (enrolled through the app's setup), under the same attempt limits."""
-    if app is None:
-        raise Unauthorized("An app API key is required.", code="unauthenticated")
-    return AppVerdict(valid=await check.check_app_code(app, body.account, body.code, caller))

@@ -15,7 +15,7 @@ from sqlalchemy import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import login_challenges, password_attempts
-from ..second_factor.repository import Method, Reservation
+from ..second_factor.service import Method
 from ..settings import AuthSettings
 
 # How long a source that gave an account's right password stays one the owner uses.
@@ -69,9 +69,15 @@ async def consume_open(session: AsyncSession, challenge_id: uuid.UUID) -> bool:
     return consumed is not None
 
 
-async def mark_verified(session: AsyncSession, challenge_id: uuid.UUID, *, at: datetime, method: str) -> None:
-    await session.execute(sa.update(login_challenges).where(login_challenges.c.id == challenge_id)
-                          .values(verified_at=at, verified_method=method))
+async def mark_verified(session: AsyncSession, challenge_id: uuid.UUID, *, at: datetime, method: str) -> bool:
+    """The challenge verified; False if it was used, verified or expired meanwhile."""
+    verified = await session.scalar(
+        sa.update(login_challenges)
+        .where(login_challenges.c.id == challenge_id, login_challenges.c.consumed_at.is_(None),
+               login_challenges.c.verified_at.is_(None), login_challenges.c.expires_at > sa.func.now())
+        .values(verified_at=at, verified_method=method).returning(login_challenges.c.id)
+    )
+    return verified is not None
 
 
 async def consume_verified(session: AsyncSession, token_hash: bytes, user_id: uuid.UUID) -> Method | None:
@@ -83,6 +89,16 @@ async def consume_verified(session: AsyncSession, token_hash: bytes, user_id: uu
                login_challenges.c.expires_at > sa.func.now())
         .values(consumed_at=sa.func.now()).returning(login_challenges.c.verified_method)
     )
+
+
+@dataclass(frozen=True)
+class Reservation:
+    attempt_id: int | None
+    retry_after: int = 0
+
+    @property
+    def granted(self) -> bool:
+        return self.attempt_id is not None
 
 
 class PasswordLimiter:

@@ -64,16 +64,3 @@ class StepUp(CamelModel):
 class Verified(CamelModel):
     verified: bool = True
     verified_at: datetime
-
-
-
-
-class AppCode(CamelModel):
-    """A third-party app's question: is this its user's current code?"""
-
-    account: str = Field(min_length=1, max_length=255)
-    code: str = Field(pattern=TOTP_CODE)
-
-
-class AppVerdict(CamelModel):
-    valid: bool

@@ -190,7 +190,8 @@ class Login:
         async def mark_verified(session: AsyncSession, method: Method) -> datetime:
             assert challenge is not None
             verified_at = datetime.now(UTC)
-            await repository.mark_verified(session, challenge.id, at=verified_at, method=method)
+            if not await repository.mark_verified(session, challenge.id, at=verified_at, method=method):
+                raise invalid_challenge()
             return verified_at
 
         return await self.second_factor.check(subject, SecondFactor(code=code), caller,

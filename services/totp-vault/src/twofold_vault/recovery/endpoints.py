@@ -1,4 +1,4 @@
-"""Internal routes for recovery codes (auth calls them during login and 2FA management)."""
+"""Internal routes for recovery codes (auth calls them in 2FA management; a code is used by a code check)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from twofold_common.errors import problem_responses
 
 from ..deps import FromAuth, RecoveryCodesDep
 from ..schemas import SubjectPath
-from .schemas import ConsumeRecoveryCode, RecoveryCodeCount, RecoveryCodeOutcome, RecoveryCodeSet
+from .schemas import RecoveryCodeCount, RecoveryCodeSet
 
 router = APIRouter(prefix="/internal/subjects/{subject}/recovery-codes", tags=["recovery codes"])
 
@@ -23,11 +23,3 @@ async def regenerate_recovery_codes(_: FromAuth, subject: SubjectPath,
 @router.get("", summary="How many unused codes the subject has", responses=problem_responses(401, 403, 422))
 async def count_recovery_codes(_: FromAuth, subject: SubjectPath, codes: RecoveryCodesDep) -> RecoveryCodeCount:
     return RecoveryCodeCount(remaining=await codes.unused(subject))
-
-
-@router.post("/consume", summary="Use a recovery code; each works once",
-             responses=problem_responses(401, 403, 422))
-async def consume_recovery_code(_: FromAuth, subject: SubjectPath, body: ConsumeRecoveryCode,
-                                codes: RecoveryCodesDep) -> RecoveryCodeOutcome:
-    valid, remaining = await codes.consume(subject, body.code)
-    return RecoveryCodeOutcome(valid=valid, remaining=remaining)

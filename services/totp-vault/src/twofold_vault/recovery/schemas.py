@@ -7,15 +7,5 @@ class RecoveryCodeSet(CamelModel):
     codes: list[str]
 
 
-class ConsumeRecoveryCode(CamelModel):
-    # Any string (the body limit bounds it): a malformed code is a wrong code, not a bad request.
-    code: str
-
-
-class RecoveryCodeOutcome(CamelModel):
-    valid: bool
-    remaining: int
-
-
 class RecoveryCodeCount(CamelModel):
     remaining: int

@@ -20,8 +20,6 @@ from .schemas import (
     GenerateSeed,
     RenameSeed,
     StoreSeed,
-    Verification,
-    VerifyCode,
 )
 
 router = APIRouter(prefix="/internal", tags=["seeds"])
@@ -56,13 +54,6 @@ async def confirm_seed(_: FromRegistration, seed_id: uuid.UUID, body: ConfirmSee
                        vault: SeedVaultDep) -> Enrolled:
     seed, recovery_codes = await vault.confirm(seed_id, body.code, body.enrollment)
     return Enrolled(**Authenticator.of(seed).model_dump(), recovery_codes=recovery_codes)
-
-
-@router.post("/verify", response_model_exclude_none=True,
-             summary="Check a code; each time step is accepted once per seed",
-             responses=problem_responses(*_AUTH_PROBLEMS, 503))
-async def verify_code(_: FromAuth, body: VerifyCode, vault: SeedVaultDep) -> Verification:
-    return await vault.verify(body.subject, body.code, body.seed_id)
 
 
 @router.get("/subjects/{subject}/authenticators", summary="The subject's seeds, without secrets",

@@ -61,13 +61,6 @@ class ConfirmSeed(CamelModel):
     enrollment: Enrollment = ENROLLMENT_FIELD
 
 
-class VerifyCode(CamelModel):
-    subject: Subject
-    # Any string (the body limit bounds it): a malformed code is a wrong code (valid: false), not a bad request.
-    code: str
-    seed_id: uuid.UUID | None = None
-
-
 class RenameSeed(CamelModel):
     label: Label
 

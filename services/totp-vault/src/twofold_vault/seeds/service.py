@@ -25,6 +25,7 @@ from twofold_common.events import SeedRevoked, SeedStored
 from twofold_common.outbox import publish
 
 from .. import totp
+from ..checks import repository as checks
 from ..crypto import CiphertextRejected, KeyRing, UnknownKey
 from ..recovery.service import RecoveryCodes
 from ..settings import EVENT_SOURCE, VaultSettings
@@ -154,7 +155,9 @@ class SeedVault:
 
     async def _settle_enrollment(self, seed: Seed, enrollment: str) -> list[str] | None:
         """Apply the enrollment's rule to the subject's other active seeds (under the subject lock),
-        and issue recovery codes where it gives them."""
+        and issue recovery codes where it gives them.  A completed enrollment is a fresh start for the code
+        checks too: it unlocks the subject (for an app's user, who has no recovery codes, the way out of a lock)."""
+        await checks.unlock(self.session, seed.subject)
         others = [other.id for other in await repository.active_for_subject(self.session, seed.subject)
                   if other.id != seed.id]
         if enrollment == "first" and others:

@@ -1,0 +1,119 @@
+"""Code checks, decided where the seed lives: the code, the replay guard, the attempt limit and the lock in one
+transaction.
+
+A subject is a user id (auth asks, for every path that takes a second factor) or ``<client_id>:<account>`` (a
+third-party app asks through the gateway).  A check takes the subject's transaction-scoped advisory lock, reads
+its TOTP failures of the attempt window and of the lockout window and whether it is locked, evaluates the code,
+records the outcome, and locks the subject when its failures reach ``lockout_failures``.  Parallel checks of one
+subject queue on the lock for the few milliseconds of this local work, so 50 parallel guesses get at most
+``attempt_limit`` evaluations, and of 50 parallel uses of one valid code exactly one is accepted.
+
+A TOTP code counts against the limit and toward the lockout; a locked subject's TOTP code is not evaluated and
+counts as a failure.  A recovery code does neither (its 50 random bits are not guessable, and every path that
+takes one is bounded by something an attacker must first have: a login challenge or a signed-in session), so
+wrong TOTP codes never block the owner's recovery codes; a valid one unlocks the subject.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from twofold_common.db import Database
+
+from ..crypto import KeyRing
+from ..metrics import VaultMetrics
+from ..recovery.service import RecoveryCodes
+from ..seeds.service import SeedVault, TotpPolicy
+from ..settings import VaultSettings
+from . import repository
+from .schemas import CheckAnswer
+
+
+@dataclass(frozen=True)
+class Limits:
+    attempt_limit: int
+    window: timedelta
+    lockout_failures: int
+    lockout_window: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: VaultSettings) -> Limits:
+        return cls(settings.attempt_limit, timedelta(seconds=settings.attempt_window_seconds),
+                   settings.lockout_failures, timedelta(seconds=settings.lockout_window_seconds))
+
+
+@dataclass(frozen=True)
+class CodeChecks:
+    db: Database
+    ring: KeyRing
+    policy: TotpPolicy
+    pepper: bytes
+    limits: Limits
+    metrics: VaultMetrics
+
+    async def check(self, subject: str, *, code: str | None = None, recovery_code: str | None = None,
+                    seed_id: uuid.UUID | None = None) -> CheckAnswer:
+        """Exactly one of ``code`` and ``recovery_code``.  Commits before it answers; a seed that cannot be
+        decrypted (503) rolls the check back: nothing was evaluated, and nothing counts."""
+        async with self.db.transaction() as session:
+            await repository.lock_subject(session, subject)
+            state = await repository.limit_state(session, subject, window=self.limits.window,
+                                                 lockout_window=self.limits.lockout_window)
+            if recovery_code is not None:
+                answer = await self._recovery_code(session, subject, recovery_code, state)
+            else:
+                assert code is not None
+                answer = await self._totp(session, subject, code, seed_id, state)
+        if answer.locked_now:  # counted once committed
+            self.metrics.lockouts.inc()
+        return answer
+
+    async def _totp(self, session: AsyncSession, subject: str, code: str, seed_id: uuid.UUID | None,
+                    state: repository.LimitState) -> CheckAnswer:
+        if state.failures >= self.limits.attempt_limit:
+            assert state.oldest_failure is not None
+            retry_after = int((state.oldest_failure + self.limits.window - datetime.now(UTC)).total_seconds()) + 1
+            await repository.record(session, subject, "totp", "limited", None)
+            return CheckAnswer(valid=False, outcome="limited", retry_after=max(1, retry_after), locked=state.locked)
+        if state.locked:
+            await repository.record(session, subject, "totp", "failure", "locked")
+            return CheckAnswer(valid=False, outcome="locked", locked=True)
+        recovery = RecoveryCodes(session, self.pepper)
+        verification = await SeedVault(session, self.ring, self.policy, recovery).verify(subject, code, seed_id)
+        if verification.valid:
+            await repository.record(session, subject, "totp", "success", None)
+            return CheckAnswer(valid=True, outcome="ok", seed_id=verification.seed_id)
+        assert verification.reason is not None
+        await repository.record(session, subject, "totp", "failure", verification.reason)
+        locked_now = state.recent_failures + 1 >= self.limits.lockout_failures
+        if locked_now:
+            await repository.lock(session, subject)
+        return CheckAnswer(valid=False, outcome=verification.reason, locked=locked_now, locked_now=locked_now)
+
+    async def _recovery_code(self, session: AsyncSession, subject: str, code: str,
+                             state: repository.LimitState) -> CheckAnswer:
+        valid, left = await RecoveryCodes(session, self.pepper).consume(subject, code)
+        await repository.record(session, subject, "recovery_code", "success" if valid else "failure",
+                                None if valid else "invalid")
+        if not valid:
+            return CheckAnswer(valid=False, outcome="invalid", locked=state.locked, recovery_codes_left=left)
+        unlocked = state.locked and await repository.unlock(session, subject)
+        return CheckAnswer(valid=True, outcome="ok", unlocked=unlocked, recovery_codes_left=left)
+
+    async def unlock(self, subject: str) -> bool:
+        """An operator's unlock (or a 2FA reset): the lock gone, the failures that caused it no longer counted.
+        False when the subject was not locked (its failures are cleared all the same)."""
+        async with self.db.transaction() as session:
+            await repository.lock_subject(session, subject)
+            return await repository.unlock(session, subject)
+
+    async def check_app_code(self, client_id: str, account: str, code: str) -> CheckAnswer:
+        """A third-party app's question about one of its users: the same check, the subject named by the app."""
+        answer = await self.check(f"{client_id}:{account}", code=code)
+        self.metrics.app_code_checks.labels("valid" if answer.valid else
+                                            "limited" if answer.outcome == "limited" else "invalid").inc()
+        return answer
