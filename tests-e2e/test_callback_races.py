@@ -18,7 +18,7 @@ async def test_parallel_callbacks_with_different_seeds_one_wins_the_others_confl
     answers = await asyncio.gather(*(system.browse(url) for url, _ in callbacks))
     assert sorted(a.status_code for a in answers) == [200, 409, 409, 409, 409], [a.text for a in answers]
     assert all(a.headers["content-type"] == "application/problem+json" for a in answers if a.status_code == 409)
-    winner = next(enrollment for (_, enrollment), a in zip(callbacks, answers) if a.status_code == 200)
+    winner = next(enrollment for (_, enrollment), a in zip(callbacks, answers, strict=True) if a.status_code == 200)
     seeds = await system.sql("vault", "SELECT external_seed_id FROM seeds WHERE subject = $1 AND status = 'active'",
                              person.user_id)
     assert [s["external_seed_id"] for s in seeds] == [winner.seed_id]

@@ -190,7 +190,8 @@ async def test_lockout_after_repeated_failures_and_unlock_with_a_recovery_code(s
     assert (await system.sql("auth", "SELECT status FROM users WHERE id = $1::uuid", person.user_id))[0]["status"] \
         == "locked"
     challenge = (await system.login(person)).json()["challengeToken"]
-    right = await system.http.post("/api/auth/login/2fa", json={"challengeToken": challenge, "code": await person.code()})
+    right = await system.http.post("/api/auth/login/2fa",
+                                   json={"challengeToken": challenge, "code": await person.code()})
     assert right.status_code == 401  # locked looks like a wrong code
     unlocked = await system.http.post("/api/auth/login/2fa", json={"challengeToken": challenge,
                                                                    "recoveryCode": codes[0]})

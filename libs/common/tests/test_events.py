@@ -5,7 +5,13 @@ import pytest
 from pydantic import ValidationError
 
 from twofold_common.events import (
-    REGISTRATION_TOPIC, CloudEvent, Event, RegistrationCompleted, UnknownEventType, UserDeleted, parse_event,
+    REGISTRATION_TOPIC,
+    CloudEvent,
+    Event,
+    RegistrationCompleted,
+    UnknownEventType,
+    UserDeleted,
+    parse_event,
 )
 
 

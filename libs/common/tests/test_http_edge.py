@@ -10,8 +10,8 @@ from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
 from twofold_common.db import Database
-from twofold_common.errors import NotFound, TooManyRequests, install_problem_handlers
 from twofold_common.draining import DrainingServer
+from twofold_common.errors import NotFound, TooManyRequests, install_problem_handlers
 from twofold_common.http import Draining, RequestContextMiddleware
 from twofold_common.internal_auth import INTERNAL_AUTH_HEADER, internal_caller
 from twofold_common.testing.http import dev_internal_auth
@@ -119,7 +119,8 @@ async def test_internal_calls_need_a_token_for_this_service_from_an_allowed_call
     wrong_audience = auth_service.token_for("registration")
     assert (await client.get("/internal", headers={INTERNAL_AUTH_HEADER: wrong_audience})).status_code == 401
     gateway = dev_internal_auth("gateway")
-    assert (await client.get("/internal", headers={INTERNAL_AUTH_HEADER: gateway.token_for("vault")})).status_code == 403
+    as_gateway = {INTERNAL_AUTH_HEADER: gateway.token_for("vault")}
+    assert (await client.get("/internal", headers=as_gateway)).status_code == 403
     # the gateway's own valid key, claiming to be auth: the gateway may not, auth may
     forged = dev_internal_auth("auth", key_of="gateway").token_for("vault")
     refused = await client.get("/internal", headers={INTERNAL_AUTH_HEADER: forged})

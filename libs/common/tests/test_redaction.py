@@ -8,7 +8,8 @@ SEED = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
 def test_secrets_in_free_text_and_query_strings_are_redacted() -> None:
-    line = f"GET /api/auth/totp-callback?success=true&regToken=reg_abcdefghijklmnopqrstuv&seed={SEED}&code=123456&seedId=s1"
+    line = (f"GET /api/auth/totp-callback?success=true&regToken=reg_abcdefghijklmnopqrstuv&seed={SEED}"
+            "&code=123456&seedId=s1")
     out = redact_text(line)
     assert SEED not in out and "123456" not in out and "reg_abcdefghijklmnopqrstuv" not in out
     assert "success=true" in out

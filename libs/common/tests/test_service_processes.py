@@ -45,7 +45,8 @@ async def test_service_starts_migrates_is_ready_and_stops_on_sigterm(
             assert ready["checks"]["database"] == "ok"
             conn = await asyncpg.connect(to_libpq_url(database_url))
             try:
-                tables = {r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
+                rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")
+                tables = {r["tablename"] for r in rows}
                 version = await conn.fetchval("SELECT version_num FROM alembic_version")
             finally:
                 await conn.close()

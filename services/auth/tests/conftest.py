@@ -209,7 +209,8 @@ async def running_auth(stack: InProcessStack | ServiceStack, settings: dict[str,
 
 
 # a test module shares one stack; a test marked ``own_stack`` or ``auth_env`` gets its own
-shared_auth_stack, own_auth_stack, processes_auth_stack, auth_stack = stack_fixtures("auth_stack", running_auth, "auth_env")
+shared_auth_stack, own_auth_stack, processes_auth_stack, auth_stack = stack_fixtures(
+    "auth_stack", running_auth, "auth_env")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -20,7 +20,7 @@ async def test_the_cleanup_deletes_what_ended_over_a_day_ago_and_keeps_the_rest(
                                 ("live", now + timedelta(hours=1), None)]:
         await auth_stack.sql("INSERT INTO sessions (id, user_id, amr, expires_at, revoked_at) "
                              "VALUES ($1, $2, '{pwd,otp}', $3, $4)", sessions[name], user.user_id, ends, revoked)
-    for name, expires in [("old", long_ago), ("new", recently)]:
+    for expires in (long_ago, recently):  # an old one and a new one of each
         await auth_stack.sql("INSERT INTO refresh_tokens (id, token_hash, session_id, expires_at) "
                              "VALUES ($1, $2, $3, $4)", uuid.uuid4(), uuid.uuid4().bytes + bytes(16),
                              sessions["live"], expires)

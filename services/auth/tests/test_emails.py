@@ -95,7 +95,7 @@ async def test_existing_rows_are_rekeyed_by_the_new_rule_without_merging_account
     ]
     conn = await asyncpg.connect(to_libpq_url(url))
     try:
-        for n, (user_id, (email, key)) in enumerate(zip(ids, rows)):
+        for n, (user_id, (email, key)) in enumerate(zip(ids, rows, strict=True)):
             await conn.execute("INSERT INTO users (id, email, email_normalized, password_hash, status, created_at) "
                                "VALUES ($1, $2, $3, 'x', 'active', now() + make_interval(secs => $4))",
                                user_id, email, key, float(n))

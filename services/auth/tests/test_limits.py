@@ -90,7 +90,8 @@ async def _answer(auth_stack, user, timeout: float = 60, **factor: str):
 async def test_ten_failures_lock_the_account_until_a_recovery_code_or_an_admin(auth_stack) -> None:
     user = await auth_stack.enroll(await auth_stack.register())
     tokens = await auth_stack.sign_in(user)
-    codes = await auth_stack.http.post("/api/auth/2fa/recovery-codes", json={"code": await user.authenticator.fresh_code()},
+    codes = await auth_stack.http.post("/api/auth/2fa/recovery-codes",
+                                       json={"code": await user.authenticator.fresh_code()},
                                        headers={"Authorization": f"Bearer {tokens['accessToken']}"})
     assert codes.status_code == 201, codes.text
     recovery = codes.json()["codes"]
@@ -112,7 +113,8 @@ async def test_ten_failures_lock_the_account_until_a_recovery_code_or_an_admin(a
     assert unlocked.status_code == 200, unlocked.text
     assert "account.unlocked.v1" in await auth_stack.events_about(user.user_id, {"account.unlocked.v1"})
     again = (await auth_stack.login(user)).json()["challengeToken"]
-    reused = await auth_stack.http.post("/api/auth/login/2fa", json={"challengeToken": again, "recoveryCode": recovery[0]})
+    reused = await auth_stack.http.post("/api/auth/login/2fa",
+                                        json={"challengeToken": again, "recoveryCode": recovery[0]})
     assert reused.status_code == 401  # a recovery code works once
 
     # an admin can unlock too: lock again (the unlock cleared the failures; recovery codes never count),

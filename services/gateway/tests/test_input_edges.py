@@ -35,7 +35,8 @@ async def test_out_of_range_integers_and_bodies_that_are_not_json_get_documented
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.json()["type"].endswith("/unsupported-media-type")
         assert "application/json" in answer.json()["detail"]
-    broken = await world.http.post("/api/auth/login", content=b'{"email": "%s",\n "password": x}' % login["email"].encode(),
+    broken_json = b'{"email": "%s",\n "password": x}' % login["email"].encode()
+    broken = await world.http.post("/api/auth/login", content=broken_json,
                                    headers={"content-type": "application/json"})
     assert broken.status_code == 422, broken.text
     assert "line 2" in broken.json()["detail"] and "column 14" in broken.json()["detail"], broken.text

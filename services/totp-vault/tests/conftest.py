@@ -24,10 +24,11 @@ import pytest
 
 from twofold_common.db import to_libpq_url
 from twofold_common.internal_auth import InternalAuth
-from twofold_common.testing.infra import Infra
 from twofold_common.testing.http import dev_internal_auth, signed_client
+from twofold_common.testing.infra import Infra
 from twofold_common.testing.inprocess import InProcessService
 from twofold_common.testing.processes import free_port
+
 
 def key_ring(**keys: bytes) -> str:
     return json.dumps({key_id: base64.b64encode(key).decode() for key_id, key in keys.items()})

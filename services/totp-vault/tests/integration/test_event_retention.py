@@ -30,7 +30,8 @@ async def test_published_events_and_handled_ids_are_deleted_once_older_than_thei
     await eventually(old_rows_gone, timeout=20)
     # the round that deleted them kept what is younger than its retention
     assert [r["event_id"] for r in await vault.sql(
-        "SELECT event_id FROM outbox_events WHERE event_id = ANY($1::uuid[])", [old_sent, recent_sent])] == [recent_sent]
+        "SELECT event_id FROM outbox_events WHERE event_id = ANY($1::uuid[])", [old_sent, recent_sent]
+    )] == [recent_sent]
     assert [r["event_id"] for r in await vault.sql(
         "SELECT event_id FROM processed_events WHERE event_id = ANY($1::uuid[])",
         [old_handled, recent_handled])] == [recent_handled]
