@@ -88,7 +88,7 @@ class K6:
             return []
         self.profile.mkdir(parents=True, exist_ok=True)
         return [subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw",
-                                  "--rate", "250", "--gil", "--nonblocking", "--pid", str(pid),
+                                  "--rate", "250", "--threads", "--nonblocking", "--pid", str(pid),
                                   "--output", str(self.profile / f"{scenario}-{name}.txt")],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 for name, pid in self.services.items()]
