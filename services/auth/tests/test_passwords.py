@@ -1,19 +1,22 @@
-"""Hashing runs in threads that give way to the event loop: a busy login does not hold up the rest of auth."""
+"""Hashing can run in threads that give way to the event loop: a busy login does not hold up the rest of auth."""
 
 from __future__ import annotations
 
 import os
 import threading
 
+import pytest
 from prometheus_client import CollectorRegistry, Histogram
 
-from twofold_auth.passwords import HASH_THREAD_NICENESS, Passwords
+from twofold_auth.passwords import Passwords
 from twofold_auth.settings import AuthSettings
 
 
-async def test_hashes_run_at_a_lower_cpu_priority_than_the_event_loop() -> None:
+@pytest.mark.parametrize("niceness", [0, 10])
+async def test_hashes_run_the_set_steps_below_the_event_loop(niceness: int) -> None:
     seconds = Histogram("hash_seconds", "test", ["operation"], registry=CollectorRegistry())
-    passwords = Passwords(AuthSettings(argon2_memory_kib=1024, argon2_time_cost=1), seconds)
+    passwords = Passwords(AuthSettings(argon2_memory_kib=1024, argon2_time_cost=1,
+                                       password_hash_niceness=niceness), seconds)
     stored = await passwords.hash("a password long enough")
     assert await passwords.verify(stored, "a password long enough")
 
@@ -22,4 +25,4 @@ async def test_hashes_run_at_a_lower_cpu_priority_than_the_event_loop() -> None:
     assert hashing
     for thread in hashing:
         assert thread.native_id is not None
-        assert os.getpriority(os.PRIO_PROCESS, thread.native_id) == min(19, loop_nice + HASH_THREAD_NICENESS)
+        assert os.getpriority(os.PRIO_PROCESS, thread.native_id) == min(19, loop_nice + niceness)

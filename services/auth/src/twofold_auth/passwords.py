@@ -23,20 +23,19 @@ from prometheus_client import Histogram
 
 from .settings import AuthSettings
 
-# How much lower the hashing threads run than the rest of the process (a nice increment, Linux's per thread).
-HASH_THREAD_NICENESS = 10
 
+def _lowered(niceness: int) -> None:
+    """Run this hashing thread ``niceness`` steps below the rest of the process (Linux gives each thread its own
+    nice; elsewhere nothing changes).
 
-def _yield_to_the_event_loop() -> None:
-    """Run this hashing thread at a lower CPU priority than the event loop.
-
-    With every core hashing, the loop (which answers requests, and handles events between two awaits) waited
-    for a time slice behind the hashes at each wake-up; lowered, the hashes get what the loop leaves, and the
-    hashing rate is the same when nothing else wants the cores.  Where threads have no nice of their own,
-    nothing changes."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0)
-                       + HASH_THREAD_NICENESS)
+    With every core hashing, the event loop (requests, and events handled between two awaits) waits for a
+    time slice behind the hashes at each wake-up; lowered, the hashes get what the loop leaves. But they also
+    give way to every other process of the same CPU group: with the services side by side on one machine,
+    10 steps halved the logins a second (``AUTH_PASSWORD_HASH_NICENESS``)."""
+    if niceness:
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
+                           os.getpriority(os.PRIO_PROCESS, 0) + niceness)
 
 
 class Passwords:
@@ -48,7 +47,7 @@ class Passwords:
         )
         self._dummy = self._hasher.hash("not-a-password: equalizes the time of unknown-email logins")
         self._threads = ThreadPoolExecutor(settings.password_hash_threads, thread_name_prefix="argon2",
-                                           initializer=_yield_to_the_event_loop)
+                                           initializer=_lowered, initargs=(settings.password_hash_niceness,))
         self._seconds = seconds  # by operation: the hash's own time, measured in its thread
 
     async def _run(self, operation: str, work, *args):

@@ -72,6 +72,9 @@ class AuthSettings(ServiceSettings):
     argon2_parallelism: int = 1
     # hashes computed at once: about the CPU cores the process may use (each holds argon2_memory_kib)
     password_hash_threads: int = Field(default=2, ge=1, le=64)
+    # nice steps the hashing threads run below the event loop (passwords.py): for a pod of its own, where they
+    # compete only with auth's loop; 0 where the services share one CPU group (measured: 10 halved logins/s)
+    password_hash_niceness: int = Field(default=0, ge=0, le=19)
 
     # (the second factor's attempt limit and lockout are the vault's: VAULT_ATTEMPT_LIMIT and the others)
 
