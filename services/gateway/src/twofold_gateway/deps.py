@@ -27,7 +27,7 @@ class Gateway:
     internal_auth: InternalAuth
 
 
-def get_gateway(runtime: RuntimeDep) -> Gateway:
+async def get_gateway(runtime: RuntimeDep) -> Gateway:
     return runtime.state["gateway"]
 
 
