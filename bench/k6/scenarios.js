@@ -6,6 +6,7 @@
 // the per-ip limits apply as they would to real users.  TOTP codes are computed here when they are sent, from
 // the seeds run.py enrolled (totp.js): a slow machine makes the run slower, never its codes stale.
 import http from 'k6/http';
+import { SharedArray } from 'k6/data';
 import exec from 'k6/execution';
 import { sleep } from 'k6';
 import { Counter, Trend } from 'k6/metrics';
@@ -16,7 +17,16 @@ const BASE = __ENV.BASE_URL;
 const VUS = parseInt(__ENV.VUS || '8', 10);
 const SECONDS = parseFloat(__ENV.SECONDS || '10');
 const PERIOD = parseInt(__ENV.PERIOD || '30', 10);
-const DATA = JSON.parse(open(__ENV.DATA));
+// The scenario's items (run.py's one list) are parsed once and shared: each VU reads only those it uses, where a
+// copy per VU had k6 parse all of them 32 times over and hold as many copies (1 GiB and most of a core for
+// scenario 2's 16,200 seeds).  The few settings beside them are small: each VU has its own copy.
+const LIST = { login: 'users', verify: 'accounts', refresh: 'tokens', callback: 'registrations' }[SCENARIO];
+const ITEMS = new SharedArray(`${SCENARIO}-items`, () => (LIST ? JSON.parse(open(__ENV.DATA))[LIST] : []));
+const DATA = new SharedArray(`${SCENARIO}-settings`, () => {
+  const data = JSON.parse(open(__ENV.DATA));
+  delete data[LIST];
+  return [data];
+})[0];
 
 // One operation: a request, or for a login the two requests of the flow (their durations added).
 const operation = new Trend('operation', true);
@@ -42,7 +52,7 @@ export const options = {
 };
 
 function itemCount() {
-  return SCENARIO === 'login' ? DATA.users.length : DATA.registrations.length;
+  return ITEMS.length;
 }
 
 function address(i) {
@@ -67,7 +77,7 @@ function outcome(ok, duration, response) {
 
 function login() {
   const i = exec.scenario.iterationInTest;
-  const user = DATA.users[i];
+  const user = ITEMS[i];
   const ip = address(i);
   const first = http.post(`${BASE}/api/auth/login`, JSON.stringify({ email: user.email, password: user.password }),
                           params(ip));
@@ -89,7 +99,10 @@ let checkedStep = -1;
 let checks = 0;
 const wrongs = {};
 function verify() {
-  if (mine === null) mine = DATA.accounts.filter((_, i) => i % VUS === exec.vu.idInTest - 1);
+  if (mine === null) {
+    mine = [];
+    for (let i = exec.vu.idInTest - 1; i < ITEMS.length; i += VUS) mine.push(ITEMS[i]);
+  }
   const now = step(PERIOD);
   if (now !== checkedStep) {
     checkedStep = now;
@@ -132,10 +145,10 @@ function wrongCode(seed, now) {
 const tokens = {};
 let turn = 0;
 function refresh() {
-  const slice = Math.ceil(DATA.tokens.length / VUS);
+  const slice = Math.ceil(ITEMS.length / VUS);
   const index = (exec.vu.idInTest - 1) * slice + (turn++ % slice);
-  if (index >= DATA.tokens.length) return;
-  const current = tokens[index] || DATA.tokens[index];
+  if (index >= ITEMS.length) return;
+  const current = tokens[index] || ITEMS[index];
   const response = http.post(`${BASE}/api/auth/token/refresh`, JSON.stringify({ refreshToken: current }),
                              params(address(index)));
   const ok = response.status === 200 && !!response.json('refreshToken');
@@ -146,7 +159,7 @@ function refresh() {
 // The provider's page sends the browser back to our callback with the seed and the code it shows now.
 function callback() {
   const i = exec.scenario.iterationInTest;
-  const r = DATA.registrations[i];
+  const r = ITEMS[i];
   const query = { success: 'true', regToken: r.regToken, seed: r.seed, code: totp(r.seed, PERIOD), seedId: r.seedId,
                   timestamp: String(Date.now()) };
   const encoded = Object.keys(query).map((k) => `${k}=${encodeURIComponent(query[k])}`).join('&');
