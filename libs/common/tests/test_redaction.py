@@ -46,3 +46,11 @@ def test_the_json_formatter_never_writes_a_seed() -> None:
     assert SEED not in text and "654321" not in text
     entry = json.loads(text.splitlines()[0])
     assert entry["user"] == "u1" and entry["level"] == "warning" and entry["service"] == "test"
+
+
+def test_text_without_a_secret_word_is_passed_as_it_is_and_any_case_of_one_is_redacted() -> None:
+    """The quick check before the patterns (most log text holds no secret) must not let a case variant by."""
+    for plain in ("/api/v1/verify", "0b5e4f7c-1d2e-4c3b-9a8f-000000000001", "198.18.3.4", "POST"):
+        assert redact_text(plain) is plain
+    for text in ("SEED=ABCDEF", "RegToken: abcdef", "x OTP=123456", "BEARER abc.def", "sk_0123456789abcdefghij"):
+        assert REDACTED in redact_text(text), text
