@@ -16,8 +16,11 @@ from ..models import audit_log
 AUDIT_LOCK_ID = 7_424_101
 
 
+_INSERT = audit_log.insert()  # built once: a row is inserted in every login step
+
+
 async def insert(session: AsyncSession, **values: Any) -> None:
-    await session.execute(audit_log.insert().values(**values, created_at=datetime.now(UTC)))
+    await session.execute(_INSERT, {**values, "created_at": datetime.now(UTC)})
 
 
 async def entries(session: AsyncSession, *, user_id: uuid.UUID | None, limit: int,
