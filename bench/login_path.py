@@ -1,7 +1,7 @@
 """Full logins through the gateway (the password, then a TOTP code): logins per second, latency, and CPU per login.
 
     TWOFOLD_DATA_DIR=... bash deploy/native/infra.sh start    # PostgreSQL and Kafka
-    uv run --frozen python bench/login_path.py [--clients 8] [--logins 400]
+    uv run --frozen python bench/login_path.py [--clients 8] [--logins 400] [--profile DIR]
 
 Starts vault, auth and gateway as processes on databases of their own (development settings, auth's argon2 cost as
 in production), writes ``--logins`` enrolled accounts straight into auth's database (one password hash for all, as
@@ -25,7 +25,10 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -156,7 +159,21 @@ async def load(gateway: str, people: list[tuple[str, pyotp.TOTP]], clients: int)
             "p99Ms": round(quantiles[98] * 1000, 1), "outcomes": outcomes}
 
 
-async def main(clients: int, logins: int) -> None:
+def profilers(stack: ServiceStack, profile: Path | None) -> list[subprocess.Popen]:
+    """py-spy recording each service's threads into ``profile/login-<service>.txt`` (collapsed stacks, for
+    ``bench/profile_summary.py``) until it is interrupted."""
+    if profile is None:
+        return []
+    profile.mkdir(parents=True, exist_ok=True)
+    pids = {name: process.pid for name in SERVICES if (process := stack[name].proc) is not None}
+    return [subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw", "--rate",
+                              "250", "--threads", "--nonblocking", "--pid", str(pid),
+                              "--output", str(profile / f"login-{name}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name, pid in pids.items()]
+
+
+async def main(clients: int, logins: int, profile: Path | None) -> None:
     os.environ.setdefault("TWOFOLD_TEST_NATIVE", "1")
     infra = provide_infra(ROOT)
     databases: list[str] = []
@@ -177,9 +194,13 @@ async def main(clients: int, logins: int) -> None:
         people = await accounts(stack, logins, password_hash)
         await load(stack["gateway"].url, warm, clients)  # connections opened, statements prepared
         known: set[int] = set()
+        recording = profilers(stack, profile)
         before = await cpu_seconds(stack, known)
         result = await load(stack["gateway"].url, people, clients)
         after = await cpu_seconds(stack, known)
+        for recorder in recording:
+            recorder.send_signal(signal.SIGINT)
+            recorder.wait(timeout=60)
         result["cpuMsPerLogin"] = {name: round((after[name] - before[name]) * 1000 / logins, 2) for name in after}
         argon2 = argon2_cpu_seconds(hasher, password_hash) * 1000
         result["cpuMsPerLogin"]["auth besides argon2"] = round(result["cpuMsPerLogin"]["auth"] - argon2, 2)
@@ -194,5 +215,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--logins", type=int, default=400)
+    parser.add_argument("--profile", type=Path, help="also record each service with py-spy during the logins "
+                                                     "(collapsed stacks in this directory)")
     args = parser.parse_args()
-    asyncio.run(main(args.clients, args.logins))
+    asyncio.run(main(args.clients, args.logins, args.profile))

@@ -15,6 +15,7 @@ from sqlalchemy import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..accounts.repository import ACCOUNT_COLUMNS, Account, account_of
+from ..audit import repository as audit
 from ..models import login_challenges, password_attempts, users
 from ..second_factor.service import Method
 from ..settings import AuthSettings
@@ -209,7 +210,8 @@ async def settle(session: AsyncSession, attempt_id: int, outcome: str) -> None:
 
 
 def _settle_with_challenge() -> sa.Insert:
-    """The statement of ``settle_with_challenge``, built once."""
+    """The statement of ``settle_with_challenge``, built once: the attempt settled and the audit row inserted in
+    CTEs of the challenge's insert."""
     settled = (password_attempts.update().where(password_attempts.c.id == sa.bindparam("attempt_id"))
                .values(outcome="success").returning(password_attempts.c.id).cte("settled"))
     # parameters under names no column has (one named as a column would be taken for a value to set)
@@ -217,16 +219,18 @@ def _settle_with_challenge() -> sa.Insert:
         id=sa.bindparam("challenge_id"), token_hash=sa.bindparam("challenge_hash"),
         user_id=sa.bindparam("challenge_user_id"), expires_at=sa.bindparam("challenge_expires_at"),
         ip=sa.bindparam("challenge_ip"), user_agent=sa.bindparam("challenge_user_agent"),
-    ).add_cte(settled)
+    ).add_cte(settled, audit.ROW.cte("audited"))
 
 
 _SETTLE_WITH_CHALLENGE = _settle_with_challenge()
 
 
 async def settle_with_challenge(session: AsyncSession, attempt_id: int, *, token_hash: bytes, user_id: uuid.UUID,
-                                expires_at: datetime, ip: str | None, user_agent: str | None) -> None:
-    """A right password's attempt settled and the login's challenge created, in one round trip."""
-    await session.execute(_SETTLE_WITH_CHALLENGE, {
+                                expires_at: datetime, ip: str | None, user_agent: str | None,
+                                audit_row: dict[str, Any]) -> None:
+    """A right password's attempt settled, the login's challenge created and its audit row (``audit.row``)
+    inserted, in one round trip."""
+    await session.execute(_SETTLE_WITH_CHALLENGE, {**audit_row,
         "attempt_id": attempt_id, "challenge_id": uuid.uuid4(), "challenge_hash": token_hash,
         "challenge_user_id": user_id, "challenge_expires_at": expires_at, "challenge_ip": ip,
         "challenge_user_agent": user_agent,

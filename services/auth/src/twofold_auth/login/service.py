@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +24,7 @@ from twofold_common.outbox import publish
 
 from ..accounts import service as accounts
 from ..accounts.service import Account, AuthenticatorKind
-from ..audit.service import Caller, record
+from ..audit.service import Caller, record, row
 from ..emails import lookup_key
 from ..metrics import AuthMetrics
 from ..passwords import Passwords
@@ -123,9 +124,9 @@ class Login:
                                        expires_at=datetime.fromtimestamp(expires, UTC))
             else:
                 # A locked account is answered like any other: the lock shows only as failing codes.
-                token, expires_at = await self._new_challenge(checked, account.id, caller)
-                await record(session, action="login.password", outcome="success", user_id=account.id,
-                             reason="2fa-required", caller=caller)
+                token, expires_at = await self._new_challenge(checked, account.id, caller, audit_row=row(
+                    action="login.password", outcome="success", user_id=account.id, reason="2fa-required",
+                    caller=caller))
                 answer = LoginResponse(status="2fa_required", challenge_token=token,
                                        totp_seed_id=account.totp_seed_id, authenticator=authenticator_kind(account),
                                        deep_link=self.deep_link(account), expires_at=expires_at)
@@ -144,14 +145,15 @@ class Login:
             query = {"serviceName": self.settings.service_display_name, "accountIdentifier": account.email}
         return f"{self.settings.provider_base_url}?{urlencode(query)}"
 
-    async def _new_challenge(self, checked: PasswordChecked, user_id: uuid.UUID,
-                             caller: Caller) -> tuple[str, datetime]:
-        """The login's challenge, created with the right password's attempt settled (one round trip)."""
+    async def _new_challenge(self, checked: PasswordChecked, user_id: uuid.UUID, caller: Caller, *,
+                             audit_row: dict[str, Any]) -> tuple[str, datetime]:
+        """The login's challenge, created with the right password's attempt settled and its audit row (``row``)
+        in one round trip."""
         token, token_hash = self.hasher.new("ch")
         expires_at = datetime.now(UTC) + timedelta(seconds=self.settings.challenge_seconds)
         await repository.settle_with_challenge(checked.session, checked.attempt_id, token_hash=token_hash,
                                                user_id=user_id, expires_at=expires_at, ip=caller.ip,
-                                               user_agent=caller.user_agent)
+                                               user_agent=caller.user_agent, audit_row=audit_row)
         checked.settled = True
         return token, expires_at
 
