@@ -230,8 +230,8 @@ async def settle_with_challenge(session: AsyncSession, attempt_id: int, *, token
                                 audit_row: dict[str, Any]) -> None:
     """A right password's attempt settled, the login's challenge created and its audit row (``audit.row``)
     inserted, in one round trip."""
-    await session.execute(_SETTLE_WITH_CHALLENGE, {**audit_row,
+    await session.execute(_SETTLE_WITH_CHALLENGE, {
         "attempt_id": attempt_id, "challenge_id": uuid.uuid4(), "challenge_hash": token_hash,
         "challenge_user_id": user_id, "challenge_expires_at": expires_at, "challenge_ip": ip,
-        "challenge_user_agent": user_agent,
+        "challenge_user_agent": user_agent, **audit_row,
     })
