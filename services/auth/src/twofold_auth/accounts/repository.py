@@ -37,13 +37,23 @@ class TwoFactorRow:
     totp_seed_id: str | None
 
 
+# what an ``Account`` is read from, for a statement that finds the account beside other work (the login's limits)
+ACCOUNT_COLUMNS = (users.c.id, users.c.email, users.c.status, users.c.totp_enabled, users.c.totp_seed_id,
+                   users.c.totp_provider, users.c.password_hash)
+
+
+def account_of(row: sa.Row) -> Account | None:
+    """The ``Account`` of a row with ``ACCOUNT_COLUMNS``; None when they are NULL (an outer join found none)."""
+    return Account(**{column.key: row._mapping[column] for column in ACCOUNT_COLUMNS}) if row.id is not None \
+        else None
+
+
+_BY_EMAIL = sa.select(*ACCOUNT_COLUMNS).where(users.c.email_normalized == sa.bindparam("key"))
+
+
 async def find_by_email(session: AsyncSession, email: str) -> Account | None:
-    row = (await session.execute(
-        sa.select(users.c.id, users.c.email, users.c.status, users.c.totp_enabled, users.c.totp_seed_id,
-                  users.c.totp_provider, users.c.password_hash)
-        .where(users.c.email_normalized == lookup_key(email))
-    )).first()
-    return Account(**row._mapping) if row else None
+    row = (await session.execute(_BY_EMAIL, {"key": lookup_key(email)})).first()
+    return account_of(row) if row else None
 
 
 async def email_of(session: AsyncSession, user_id: uuid.UUID) -> str:

@@ -56,10 +56,6 @@ async def find_by_email(session: AsyncSession, email: str) -> Account | None:
     return await repository.find_by_email(session, email)
 
 
-async def email_of(session: AsyncSession, user_id: uuid.UUID) -> str:
-    return await repository.email_of(session, user_id)
-
-
 async def status_of(session: AsyncSession, user_id: uuid.UUID) -> str | None:
     return await repository.status_of(session, user_id)
 

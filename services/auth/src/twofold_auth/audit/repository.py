@@ -16,8 +16,20 @@ from ..models import audit_log
 AUDIT_LOCK_ID = 7_424_101
 
 
-async def insert(session: AsyncSession, **values: Any) -> None:
-    await session.execute(audit_log.insert().values(**values, created_at=datetime.now(UTC)))
+_FIELDS = ("user_id", "action", "outcome", "reason", "ip", "user_agent", "details", "created_at")
+# One row, built once, with its parameters under names no other table's column has: a statement that writes
+# something else can insert the row too (as a CTE), in the same round trip (the login's password step does).
+ROW = audit_log.insert().values({field: sa.bindparam(f"audit_{field}") for field in _FIELDS})
+
+
+def row_parameters(**values: Any) -> dict[str, Any]:
+    """``ROW``'s parameters for a row of ``values`` (every field but ``created_at``, which is now)."""
+    return {f"audit_{field}": value for field, value in {**values, "created_at": datetime.now(UTC)}.items()}
+
+
+async def insert_row(session: AsyncSession, parameters: dict[str, Any]) -> None:
+    """One row, of ``row_parameters``."""
+    await session.execute(ROW, parameters)
 
 
 async def entries(session: AsyncSession, *, user_id: uuid.UUID | None, limit: int,

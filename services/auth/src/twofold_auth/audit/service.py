@@ -37,6 +37,22 @@ class Caller:
     user_agent: str | None = None
 
 
+def row(
+    *,
+    action: str,
+    outcome: str,
+    user_id: uuid.UUID | None = None,
+    reason: str | None = None,
+    caller: Caller | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One row of the audit log as the parameters of ``repository.ROW``, for a statement that inserts it beside
+    other work (``record`` inserts it alone)."""
+    return repository.row_parameters(user_id=user_id, action=action, outcome=outcome, reason=reason,
+                                     ip=caller.ip if caller else None,
+                                     user_agent=caller.user_agent if caller else None, details=details or {})
+
+
 async def record(
     session: AsyncSession,
     *,
@@ -48,9 +64,8 @@ async def record(
     details: dict[str, Any] | None = None,
 ) -> None:
     """One row of the audit log, in the caller's unit of work (``seal`` chains it after the commit)."""
-    await repository.insert(session, user_id=user_id, action=action, outcome=outcome, reason=reason,
-                            ip=caller.ip if caller else None, user_agent=caller.user_agent if caller else None,
-                            details=details or {})
+    await repository.insert_row(session, row(action=action, outcome=outcome, user_id=user_id, reason=reason,
+                                             caller=caller, details=details))
 
 
 def _row_digest(prev_hash: bytes, row: dict[str, Any]) -> bytes:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +24,7 @@ from twofold_common.outbox import publish
 
 from ..accounts import service as accounts
 from ..accounts.service import Account, AuthenticatorKind
-from ..audit.service import Caller, record
+from ..audit.service import Caller, record, row
 from ..emails import lookup_key
 from ..metrics import AuthMetrics
 from ..passwords import Passwords
@@ -52,6 +53,18 @@ def authenticator_kind(account: Account) -> AuthenticatorKind:
     return account.totp_provider or "legitate"
 
 
+@dataclass
+class PasswordChecked:
+    """A checked password, in the transaction of what it leads to: its reserved attempt is settled there, with the
+    challenge it leads to (``settled``) or at the end of the block."""
+
+    session: AsyncSession
+    account: Account | None  # None: no account has the email
+    right: bool
+    attempt_id: int
+    settled: bool = False
+
+
 @dataclass(frozen=True)
 class Login:
     db: Database
@@ -65,20 +78,19 @@ class Login:
     metrics: AuthMetrics
 
     @asynccontextmanager
-    async def _password_checked(self, email: str, password: str,
-                                caller: Caller) -> AsyncIterator[tuple[AsyncSession, Account | None, bool]]:
+    async def _password_checked(self, email: str, password: str, caller: Caller) -> AsyncIterator[PasswordChecked]:
         """The password check, a workflow of two transactions on purpose.
 
-        The attempt is reserved under the password limits (``PasswordLimiter``) and committed before the
-        hash, so parallel guesses see it; argon2 then runs outside any transaction; the attempt is settled
-        in the second transaction, which this yields (with the account, or None for an unknown email, and
-        whether the password was right) for what the answer leads to.  The block must not raise: it
-        refuses after the commit.  The limit is keyed by the email, not the account, and an unknown email
-        costs the same argon2 work: neither the 429 nor the time tells whether it exists.
+        The attempt is reserved under the password limits (``PasswordLimiter``, which finds the account in the
+        same round trip) and committed before the hash, so parallel guesses see it; argon2 then runs outside any
+        transaction; the attempt is settled in the second transaction, which this yields (with the account, or
+        None for an unknown email, and whether the password was right) for what the answer leads to.  The block
+        must not raise: it refuses after the commit.  The limit is keyed by the email, not the account, and an
+        unknown email costs the same argon2 work: neither the 429 nor the time tells whether it exists.
         """
         async with self.db.transaction() as session:
             reservation = await self.limiter.reserve(session, lookup_key(email), caller.ip or "unknown")
-            account = await accounts.find_by_email(session, email)
+            account = reservation.account
             if not reservation.granted:
                 await record(session, action="login.password", outcome="refused", reason="rate-limited",
                              user_id=account.id if account else None, caller=caller)
@@ -88,14 +100,17 @@ class Login:
                                   retry_after=reservation.retry_after)
         right = await self.passwords.verify(account.password_hash if account else None, password)
         async with self.db.transaction() as session:
-            await self.limiter.settle(session, reservation.attempt_id, "success" if right else "failure")
-            yield session, account, right
+            checked = PasswordChecked(session, account, right, reservation.attempt_id)
+            yield checked
+            if not checked.settled:
+                await repository.settle(session, checked.attempt_id, "success" if right else "failure")
         self.metrics.password_checks.labels("ok" if right else "wrong").inc()
 
     async def password_step(self, email: str, password: str, caller: Caller) -> LoginResponse:
         answer = None
-        async with self._password_checked(email, password, caller) as (session, account, right):
-            if account is None or not right:
+        async with self._password_checked(email, password, caller) as checked:
+            session, account = checked.session, checked.account
+            if account is None or not checked.right:
                 if account is not None:
                     await publish(session, LoginFailed(user_id=account.id, reason="wrong-password"),
                                   source=EVENT_SOURCE)
@@ -109,9 +124,9 @@ class Login:
                                        expires_at=datetime.fromtimestamp(expires, UTC))
             else:
                 # A locked account is answered like any other: the lock shows only as failing codes.
-                token, expires_at = await self._new_challenge(session, account.id, caller)
-                await record(session, action="login.password", outcome="success", user_id=account.id,
-                             reason="2fa-required", caller=caller)
+                token, expires_at = await self._new_challenge(checked, account.id, caller, audit_row=row(
+                    action="login.password", outcome="success", user_id=account.id, reason="2fa-required",
+                    caller=caller))
                 answer = LoginResponse(status="2fa_required", challenge_token=token,
                                        totp_seed_id=account.totp_seed_id, authenticator=authenticator_kind(account),
                                        deep_link=self.deep_link(account), expires_at=expires_at)
@@ -130,12 +145,16 @@ class Login:
             query = {"serviceName": self.settings.service_display_name, "accountIdentifier": account.email}
         return f"{self.settings.provider_base_url}?{urlencode(query)}"
 
-    async def _new_challenge(self, session: AsyncSession, user_id: uuid.UUID,
-                             caller: Caller) -> tuple[str, datetime]:
+    async def _new_challenge(self, checked: PasswordChecked, user_id: uuid.UUID, caller: Caller, *,
+                             audit_row: dict[str, Any]) -> tuple[str, datetime]:
+        """The login's challenge, created with the right password's attempt settled and its audit row (``row``)
+        in one round trip."""
         token, token_hash = self.hasher.new("ch")
         expires_at = datetime.now(UTC) + timedelta(seconds=self.settings.challenge_seconds)
-        await repository.insert_challenge(session, token_hash=token_hash, user_id=user_id, expires_at=expires_at,
-                                          ip=caller.ip, user_agent=caller.user_agent)
+        await repository.settle_with_challenge(checked.session, checked.attempt_id, token_hash=token_hash,
+                                               user_id=user_id, expires_at=expires_at, ip=caller.ip,
+                                               user_agent=caller.user_agent, audit_row=audit_row)
+        checked.settled = True
         return token, expires_at
 
     async def _try_challenge(self, session: AsyncSession, token: str) -> repository.Challenge:
@@ -148,9 +167,8 @@ class Login:
             raise invalid_challenge()
         return challenge
 
-    async def _start_session(self, session: AsyncSession, user_id: uuid.UUID, method: Method,
+    async def _start_session(self, session: AsyncSession, user_id: uuid.UUID, email: str, method: Method,
                              caller: Caller) -> TokenPair:
-        email = await accounts.email_of(session, user_id)
         amr = ["pwd", "otp"] if method == "totp" else ["pwd", "rc"]
         pair = await self.sessions.start(session, user_id=user_id, email=email, amr=amr, caller=caller)
         await publish(session, LoginSucceeded(user_id=user_id, session_id=pair.session_id, method=method),
@@ -169,7 +187,7 @@ class Login:
             assert challenge is not None
             if not await repository.consume_open(session, challenge.id):
                 raise invalid_challenge()
-            return await self._start_session(session, challenge.user_id, method, caller)
+            return await self._start_session(session, challenge.user_id, challenge.email, method, caller)
 
         return await self.second_factor.check(subject, factor, caller, action="login.second_factor",
                                               on_success=create_session)
@@ -201,11 +219,12 @@ class Login:
                                         caller: Caller) -> TokenPair:
         """Seed 004's ``signin-with-2fa``: a session only for the login whose second factor was verified."""
         pair = None
-        async with self._password_checked(email, password, caller) as (session, account, right):
+        async with self._password_checked(email, password, caller) as checked:
+            session, account, right = checked.session, checked.account, checked.right
             if account is not None and right:
                 method = await repository.consume_verified(session, self.hasher.hash(challenge_token), account.id)
                 if method is not None:
-                    pair = await self._start_session(session, account.id, method, caller)
+                    pair = await self._start_session(session, account.id, account.email, method, caller)
                     await record(session, action="login.signin", outcome="success", user_id=account.id,
                                  caller=caller)
         if account is None or not right:

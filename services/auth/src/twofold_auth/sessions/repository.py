@@ -46,22 +46,38 @@ class AppSession:
     parent_id: uuid.UUID  # the person's session that authorized it
 
 
+def _session_start() -> sa.Insert:
+    """The statement of ``insert_session``, built once, with parameters under names no column has (one named as a
+    column would be taken for a value to set)."""
+    now = sa.bindparam("started_at", type_=sa.DateTime(timezone=True))
+    started = sessions.insert().values(
+        id=sa.bindparam("new_session_id"), user_id=sa.bindparam("of_user"), amr=sa.bindparam("factors"),
+        ip=sa.bindparam("from_ip"), user_agent=sa.bindparam("from_user_agent"), created_at=now,
+        last_activity_at=now, expires_at=sa.bindparam("ends"), auth_time=sa.bindparam("authenticated_at"),
+        client_id=sa.bindparam("of_client"), scopes=sa.bindparam("granted"), parent_id=sa.bindparam("parent"),
+    ).cte("started")
+    # the token's foreign key is checked at the statement's end, when the session's row is there
+    return refresh_tokens.insert().values(
+        id=sa.bindparam("new_token_id"), token_hash=sa.bindparam("new_token_hash"),
+        session_id=sa.bindparam("new_session_id"), expires_at=sa.bindparam("new_token_expires_at"),
+    ).add_cte(started)
+
+
+_SESSION_START = _session_start()
+
+
 async def insert_session(session: AsyncSession, *, session_id: uuid.UUID, user_id: uuid.UUID, amr: list[str],
-                         ip: str | None, user_agent: str | None, now: datetime, ends: datetime,
-                         auth_time: datetime | None = None, app: AppSession | None = None) -> None:
-    await session.execute(sessions.insert().values(
-        id=session_id, user_id=user_id, amr=amr, ip=ip, user_agent=user_agent,
-        created_at=now, last_activity_at=now, expires_at=ends, auth_time=auth_time or now,
-        client_id=app.client_id if app else None, scopes=app.scopes if app else None,
-        parent_id=app.parent_id if app else None,
-    ))
-
-
-async def insert_refresh_token(session: AsyncSession, *, token_hash: bytes, session_id: uuid.UUID,
-                               expires_at: datetime) -> None:
-    await session.execute(refresh_tokens.insert().values(
-        id=uuid.uuid4(), token_hash=token_hash, session_id=session_id, expires_at=expires_at,
-    ))
+                         ip: str | None, user_agent: str | None, now: datetime, ends: datetime, refresh_hash: bytes,
+                         refresh_expires_at: datetime, auth_time: datetime | None = None,
+                         app: AppSession | None = None) -> None:
+    """A session with its first refresh token, in one round trip."""
+    await session.execute(_SESSION_START, {
+        "new_session_id": session_id, "of_user": user_id, "factors": amr, "from_ip": ip, "from_user_agent": user_agent,
+        "started_at": now, "ends": ends, "authenticated_at": auth_time or now,
+        "of_client": app.client_id if app else None, "granted": app.scopes if app else None,
+        "parent": app.parent_id if app else None,
+        "new_token_id": uuid.uuid4(), "new_token_hash": refresh_hash, "new_token_expires_at": refresh_expires_at,
+    })
 
 
 @dataclass(frozen=True)

@@ -67,10 +67,12 @@ class Sessions:
         now = datetime.now(UTC)
         session_id = uuid.uuid4()
         ends = now + timedelta(seconds=self.settings.session_seconds)
+        refresh, refresh_hash = self.hasher.new("rt")
         await repository.insert_session(session, session_id=session_id, user_id=user_id, amr=amr, ip=caller.ip,
-                                        user_agent=caller.user_agent, now=now, ends=ends)
-        return await self._issue_pair(session, session_id=session_id, user_id=user_id, email=email, amr=amr,
-                                      now=now, ends=ends)
+                                        user_agent=caller.user_agent, now=now, ends=ends, refresh_hash=refresh_hash,
+                                        refresh_expires_at=self._refresh_expires_at(now, ends))
+        return self._pair(refresh, session_id=session_id, user_id=user_id, email=email, amr=amr, now=now, ends=ends,
+                          app=None)
 
     async def start_for_app(self, session: AsyncSession, *, session_id: uuid.UUID, user_id: uuid.UUID, email: str,
                             amr: list[str], auth_time: datetime, ends: datetime, app: AppSession,
@@ -81,21 +83,17 @@ class Sessions:
         person signed in longer than the sign-in it came from. The idle timeout applies to it as to any session.
         """
         now = datetime.now(UTC)
-        await repository.insert_session(session, session_id=session_id, user_id=user_id, amr=amr, ip=caller.ip,
-                                        user_agent=caller.user_agent, now=now, ends=ends, auth_time=auth_time,
-                                        app=app)
-        return await self._issue_pair(session, session_id=session_id, user_id=user_id, email=email, amr=amr,
-                                      now=now, ends=ends, app=app)
-
-    async def _issue_pair(self, session: AsyncSession, *, session_id: uuid.UUID, user_id: uuid.UUID, email: str,
-                          amr: list[str], now: datetime, ends: datetime, app: AppSession | None = None) -> TokenPair:
-        """A refresh token and an access token, neither outliving the session (``ends``)."""
         refresh, refresh_hash = self.hasher.new("rt")
-        await repository.insert_refresh_token(
-            session, token_hash=refresh_hash, session_id=session_id,
-            expires_at=min(now + timedelta(seconds=self.settings.refresh_token_seconds), ends))
+        await repository.insert_session(session, session_id=session_id, user_id=user_id, amr=amr, ip=caller.ip,
+                                        user_agent=caller.user_agent, now=now, ends=ends, refresh_hash=refresh_hash,
+                                        refresh_expires_at=self._refresh_expires_at(now, ends), auth_time=auth_time,
+                                        app=app)
         return self._pair(refresh, session_id=session_id, user_id=user_id, email=email, amr=amr, now=now, ends=ends,
                           app=app)
+
+    def _refresh_expires_at(self, now: datetime, ends: datetime) -> datetime:
+        """A refresh token's end: it never outlives the session (``ends``)."""
+        return min(now + timedelta(seconds=self.settings.refresh_token_seconds), ends)
 
     def _pair(self, refresh: str, *, session_id: uuid.UUID, user_id: uuid.UUID, email: str, amr: list[str],
               now: datetime, ends: datetime, app: AppSession | None) -> TokenPair:
