@@ -10,6 +10,7 @@ import uuid
 from collections import Counter
 
 import httpx
+from sqlalchemy import event
 
 from twofold_common.internal_auth import CLIENT_ID_HEADER
 from twofold_common.testing.waiting import eventually
@@ -59,6 +60,41 @@ async def test_fifty_parallel_uses_of_one_valid_code_accept_exactly_one(start_va
     async with vault.client("auth") as http:
         answers = await asyncio.gather(*(check(http, seed.subject, code=code) for _ in range(50)))
     assert Counter(a["outcome"] for a in answers) == {"ok": 1, "replayed": 5, "limited": 44}
+
+
+async def test_a_code_check_is_a_lock_a_read_and_a_write_in_one_transaction(start_vault) -> None:
+    """The round trips of one check, as the vault's engine sends them: a regression to more shows here."""
+    vault = await start_vault()
+    seed = await vault.enroll()
+    runtime = vault.process.runtime
+    engine = runtime.database.engine.sync_engine
+    this_check = asyncio.current_task()
+    sent: list[str] = []
+
+    def statement(conn, cursor, text, parameters, context, executemany) -> None:
+        if asyncio.current_task() is this_check:  # not the relay's, the consumer's or a job's
+            sent.append(text.split(None, 1)[0])
+
+    def begin(conn) -> None:
+        if asyncio.current_task() is this_check:
+            sent.append("BEGIN")
+
+    def commit(conn) -> None:
+        if asyncio.current_task() is this_check:
+            sent.append("COMMIT")
+
+    listeners = {"before_cursor_execute": statement, "begin": begin, "commit": commit}
+    for name, listener in listeners.items():
+        event.listen(engine, name, listener)
+    try:
+        for code, outcome in ((seed.code(seed.step_now()), "ok"), (wrong_code(seed), "invalid")):
+            sent.clear()
+            assert (await runtime.state["CodeChecks"].check(seed.subject, code=code)).outcome == outcome
+            # the lock; the limit state with the active seeds; the step, the record and the lock
+            assert sent == ["BEGIN", "SELECT", "SELECT", "WITH", "COMMIT"]
+    finally:
+        for name, listener in listeners.items():
+            event.remove(engine, name, listener)
 
 
 async def test_ten_failures_in_an_hour_lock_until_a_recovery_code(start_vault) -> None:

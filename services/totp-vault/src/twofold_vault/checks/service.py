@@ -16,6 +16,7 @@ wrong TOTP codes never block the owner's recovery codes; a valid one unlocks the
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,8 @@ from twofold_common.db import Database
 from ..crypto import KeyRing
 from ..metrics import VaultMetrics
 from ..recovery.service import RecoveryCodes
-from ..seeds.service import SeedVault, TotpPolicy
+from ..seeds.repository import Seed
+from ..seeds.service import TotpPolicy, match_code
 from ..settings import VaultSettings
 from . import repository
 from .schemas import CheckAnswer
@@ -58,47 +60,46 @@ class CodeChecks:
     async def check(self, subject: str, *, code: str | None = None, recovery_code: str | None = None,
                     seed_id: uuid.UUID | None = None) -> CheckAnswer:
         """Exactly one of ``code`` and ``recovery_code``.  Commits before it answers; a seed that cannot be
-        decrypted (503) rolls the check back: nothing was evaluated, and nothing counts."""
+        decrypted (503) rolls the check back: nothing was evaluated, and nothing counts.
+
+        A TOTP code's check is three statements: the lock, one read (limit state and active seeds), one write
+        (the step, the record and the lock); the code is evaluated between them."""
         async with self.db.transaction() as session:
             await repository.lock_subject(session, subject)
-            state = await repository.limit_state(session, subject, window=self.limits.window,
-                                                 lockout_window=self.limits.lockout_window)
+            state, candidates = await repository.state_and_seeds(session, subject, seed_id, window=self.limits.window,
+                                                                 lockout_window=self.limits.lockout_window)
             if recovery_code is not None:
                 answer = await self._recovery_code(session, subject, recovery_code, state)
             else:
                 assert code is not None
-                answer = await self._totp(session, subject, code, seed_id, state)
+                answer = await self._totp(session, subject, code, state, candidates)
         if answer.locked_now:  # counted once committed
             self.metrics.lockouts.inc()
         return answer
 
-    async def _totp(self, session: AsyncSession, subject: str, code: str, seed_id: uuid.UUID | None,
-                    state: repository.LimitState) -> CheckAnswer:
+    async def _totp(self, session: AsyncSession, subject: str, code: str, state: repository.LimitState,
+                    candidates: list[Seed]) -> CheckAnswer:
         if state.failures >= self.limits.attempt_limit:
             assert state.oldest_failure is not None
             retry_after = int((state.oldest_failure + self.limits.window - datetime.now(UTC)).total_seconds()) + 1
-            await repository.record(session, subject, "totp", "limited", None)
+            await repository.decide(session, subject, "totp", outcome="limited")
             return CheckAnswer(valid=False, outcome="limited", retry_after=max(1, retry_after), locked=state.locked)
         if state.locked:
-            await repository.record(session, subject, "totp", "failure", "locked")
+            await repository.decide(session, subject, "totp", reason="locked")
             return CheckAnswer(valid=False, outcome="locked", locked=True)
-        recovery = RecoveryCodes(session, self.pepper)
-        verification = await SeedVault(session, self.ring, self.policy, recovery).verify(subject, code, seed_id)
-        if verification.valid:
-            await repository.record(session, subject, "totp", "success", None)
-            return CheckAnswer(valid=True, outcome="ok", seed_id=verification.seed_id)
-        assert verification.reason is not None
-        await repository.record(session, subject, "totp", "failure", verification.reason)
-        locked_now = state.recent_failures + 1 >= self.limits.lockout_failures
-        if locked_now:
-            await repository.lock(session, subject)
-        return CheckAnswer(valid=False, outcome=verification.reason, locked=locked_now, locked_now=locked_now)
+        match = match_code(self.ring, candidates, code, time.time())
+        lock_if_failed = state.recent_failures + 1 >= self.limits.lockout_failures
+        if await repository.decide(session, subject, "totp", accept=match.accept, reason=match.reason,
+                                   lock_if_failed=lock_if_failed):
+            assert match.accept is not None
+            return CheckAnswer(valid=True, outcome="ok", seed_id=match.accept[0])
+        return CheckAnswer(valid=False, outcome=match.reason, locked=lock_if_failed, locked_now=lock_if_failed)
 
     async def _recovery_code(self, session: AsyncSession, subject: str, code: str,
                              state: repository.LimitState) -> CheckAnswer:
         valid, left = await RecoveryCodes(session, self.pepper).consume(subject, code)
-        await repository.record(session, subject, "recovery_code", "success" if valid else "failure",
-                                None if valid else "invalid")
+        await repository.decide(session, subject, "recovery_code", outcome="success" if valid else "failure",
+                                reason=None if valid else "invalid")
         if not valid:
             return CheckAnswer(valid=False, outcome="invalid", locked=state.locked, recovery_codes_left=left)
         unlocked = state.locked and await repository.unlock(session, subject)
