@@ -29,7 +29,7 @@ from ..crypto import KeyRing
 from ..metrics import VaultMetrics
 from ..recovery.service import RecoveryCodes
 from ..seeds.repository import Seed
-from ..seeds.service import TotpPolicy, match_code
+from ..seeds.service import match_code
 from ..settings import VaultSettings
 from . import repository
 from .schemas import CheckAnswer
@@ -52,7 +52,6 @@ class Limits:
 class CodeChecks:
     db: Database
     ring: KeyRing
-    policy: TotpPolicy
     pepper: bytes
     limits: Limits
     metrics: VaultMetrics

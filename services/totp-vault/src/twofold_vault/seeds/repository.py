@@ -113,22 +113,6 @@ async def insert_seed(
     return await _one(session, statement)
 
 
-async def accept_step(session: AsyncSession, seed_id: uuid.UUID, step: int) -> bool:
-    """Record ``step`` as used if it is later than the last used one; the replay guard.
-
-    One UPDATE decides: concurrent requests with the same code queue on the row
-    lock and re-check the condition after the winner commits, so exactly one wins.
-    """
-    result = await session.execute(
-        update(seeds)
-        .where(seeds.c.id == seed_id, seeds.c.status == "active",
-               seeds.c.last_used_step.is_(None) | (seeds.c.last_used_step < step))
-        .values(last_used_step=step, last_used_at=func.now())
-        .returning(seeds.c.id)
-    )
-    return result.first() is not None
-
-
 async def activate(session: AsyncSession, seed_id: uuid.UUID, step: int) -> Seed | None:
     """A pending seed becomes active with its confirmation code's step used; None if it was not pending."""
     return await _one(
