@@ -1,9 +1,11 @@
 """CPU of one transaction of two statements (the vault's limit-state read and its attempt record), by how the
 statements are built and run: what SQLAlchemy's construction, caching and ORM session cost per statement on
-asyncpg, against the driver alone.
+asyncpg, against the driver alone.  And the vault's code check as it runs (``check_session``: BEGIN, lock, read,
+write, COMMIT through the session), against the same statements on asyncpg alone with the lock sent in one simple
+query with BEGIN (``check_driver``: four round trips, no SQLAlchemy per statement).
 
     TWOFOLD_DATA_DIR=... bash deploy/native/infra.sh start    # PostgreSQL
-    uv run --frozen python bench/statement_cost.py [--rounds 2000]
+    uv run --frozen python bench/statement_cost.py [--rounds 2000] [--only check_session check_driver ...]
 
 Each variant runs ``--rounds`` transactions on one database, in turns (A, B, C, ..., A, B, C, ...), and reports
 this process's CPU per transaction (PostgreSQL's own is not in it) and the wall time.
@@ -13,15 +15,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from twofold_common.db import Database
 from twofold_common.testing.infra import drop_databases, new_database, provide_infra
+from twofold_vault.checks import repository as checks
 from twofold_vault.models import code_attempts as attempts
 from twofold_vault.models import metadata
 from twofold_vault.models import subject_locks as locks
@@ -132,6 +137,49 @@ async def driver(db: Database) -> None:
             await raw.execute(RAW_RECORD, SUBJECT)
 
 
+async def check_session(db: Database) -> None:
+    """The vault's check of a code refused untried: its own repository functions, as ``CodeChecks.check`` runs them."""
+    async with db.transaction() as session:
+        await checks.lock_subject(session, SUBJECT)
+        await checks.state_and_seeds(session, SUBJECT, None, window=WINDOW, lockout_window=LOCKOUT)
+        await checks.decide(session, SUBJECT, "totp", outcome="limited")
+
+
+def _for_driver(statement: sa.Executable) -> tuple[str, list[str], dict]:
+    compiled = statement.compile(dialect=asyncpg_dialect())
+    return str(compiled), list(compiled.positiontup or []), dict(compiled.params)
+
+
+DRIVER_STATE = _for_driver(checks._STATE_AND_SEEDS)
+DRIVER_DECIDE = _for_driver(checks._DECIDE)
+
+
+def _args(prepared: tuple[str, list[str], dict], **params: object) -> list:
+    _, names, fixed = prepared
+    return [params[name] if name in params else fixed[name] for name in names]
+
+
+async def check_driver(db: Database) -> None:
+    """The same statements on asyncpg, BEGIN and the lock (on a key computed here) in one simple query."""
+    key = int.from_bytes(hashlib.blake2b(("vault-check:" + SUBJECT).encode(), digest_size=8).digest(), "big",
+                         signed=True)
+    now = datetime.now(UTC)
+    async with db.engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        await raw.execute(f"BEGIN; SELECT pg_advisory_xact_lock({key})")
+        try:
+            await raw.fetch(DRIVER_STATE[0], *_args(DRIVER_STATE, subject=SUBJECT, seed_id=None, since=now - WINDOW,
+                                                     counted_since=now - LOCKOUT))
+            await raw.fetchval(DRIVER_DECIDE[0], *_args(DRIVER_DECIDE, of_subject=SUBJECT, of_method="totp", seed=None,
+                                                         step=None, recorded_outcome="limited", recorded_reason=None,
+                                                         lock_if_failed=False))
+        except BaseException:
+            await raw.execute("ROLLBACK")
+            raise
+        await raw.execute("COMMIT")
+
+
 async def empty_session(db: Database) -> None:
     async with db.transaction() as session:
         await session.connection()  # BEGIN and COMMIT only
@@ -147,38 +195,40 @@ VARIANTS: dict[str, Callable[[Database], Awaitable[None]]] = {
         "session_built", "session_prebuilt", "session_connection_prebuilt", "session_text", "session_lambda",
         "connection_built", "connection_prebuilt", "connection_text", "connection_exec_driver_sql", "driver",
         "empty_session",
-        "empty_connection")}
+        "empty_connection", "check_session", "check_driver")}
 
 
-async def main(rounds: int) -> None:
+async def main(rounds: int, only: list[str]) -> None:
+    variants = {name: variant for name, variant in VARIANTS.items() if not only or name in only}
     infra = provide_infra(ROOT)
     url = await new_database(infra, "bench_statements")
     db = Database(url, pool_size=2)
     try:
         async with db.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
-        for variant in VARIANTS.values():  # warm: connections, prepared statements, compiled caches
+        for variant in variants.values():  # warm: connections, prepared statements, compiled caches
             for _ in range(50):
                 await variant(db)
-        cpu = dict.fromkeys(VARIANTS, 0.0)
-        wall = dict.fromkeys(VARIANTS, 0.0)
+        cpu = dict.fromkeys(variants, 0.0)
+        wall = dict.fromkeys(variants, 0.0)
         for _ in range(10):
-            for name, variant in VARIANTS.items():
+            for name, variant in variants.items():
                 started, started_cpu = time.perf_counter(), time.process_time()
                 for _ in range(rounds // 10):
                     await variant(db)
                 cpu[name] += time.process_time() - started_cpu
                 wall[name] += time.perf_counter() - started
         print(f"{'variant':<28} {'CPU us/tx':>10} {'wall us/tx':>11}")
-        for name in VARIANTS:
+        for name in variants:
             print(f"{name:<28} {cpu[name] * 1e6 / rounds:>10.0f} {wall[name] * 1e6 / rounds:>11.0f}")
     finally:
         await db.dispose()
         await drop_databases(infra, [url])
 
 
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2000)
-    asyncio.run(main(parser.parse_args().rounds))
+    parser.add_argument("--only", nargs="*", default=[], choices=VARIANTS, help="these variants (default: all)")
+    args = parser.parse_args()
+    asyncio.run(main(args.rounds, args.only))

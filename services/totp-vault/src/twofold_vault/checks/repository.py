@@ -1,16 +1,22 @@
-"""Every query on ``code_attempts`` and ``subject_locks``.  Nothing here commits: the check's transaction does."""
+"""Every query on ``code_attempts`` and ``subject_locks``.  Nothing here commits: the check's transaction does.
+
+The check's read and write are ``Prebuilt``: run on asyncpg, without SQLAlchemy's work per statement."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy import CursorResult
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from twofold_common.db import Prebuilt
 
 from ..models import code_attempts as attempts
 from ..models import seeds
@@ -30,18 +36,23 @@ class LimitState:
     locked: bool
 
 
-def _lock() -> sa.Select[Any]:
-    return sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(sa.bindparam("key", type_=sa.String), 0)))
+def _lock_key(subject: str) -> int:
+    """The subject's advisory lock key, 64 bits of a hash computed here (not by PostgreSQL), so that a check can
+    send the lock with its BEGIN as one simple query, which takes no parameters."""
+    digest = hashlib.blake2b(b"vault-check:" + subject.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
-_LOCK = _lock()
-
-
-async def lock_subject(session: AsyncSession, subject: str) -> None:
+def lock_statement(subject: str) -> str:
     """Serialize the checks of one subject until the transaction ends: each sees the ones before it decided.  Its
     own statement, before the reads it protects: in READ COMMITTED a statement sees what was committed when it
     started, so a lock taken inside a read would not show that read the checks it waited for."""
-    await session.execute(_LOCK, {"key": "vault-check:" + subject})
+    return f"SELECT pg_advisory_xact_lock({_lock_key(subject)})"
+
+
+async def lock_subject(session: AsyncSession, subject: str) -> None:
+    """``lock_statement`` in a session's transaction."""
+    await session.execute(sa.text(lock_statement(subject)))
 
 
 def _state_and_seeds() -> sa.Select[Any]:
@@ -64,23 +75,23 @@ def _state_and_seeds() -> sa.Select[Any]:
     return sa.select(state, seeds).select_from(state.outerjoin(seeds, active)).order_by(seeds.c.created_at)
 
 
-_STATE_AND_SEEDS = _state_and_seeds()
+_STATE_AND_SEEDS = Prebuilt(_state_and_seeds())
 
 
-async def state_and_seeds(session: AsyncSession, subject: str, seed_id: uuid.UUID | None, *, window: timedelta,
+async def state_and_seeds(driver: asyncpg.Connection, subject: str, seed_id: uuid.UUID | None, *, window: timedelta,
                           lockout_window: timedelta) -> tuple[LimitState, list[Seed]]:
     """The subject's limit state and its active seeds (only ``seed_id``, if given), oldest first, in one
     statement.  Read after ``lock_subject``, so no other check of the subject changes them before this one
     ends."""
     now = datetime.now(UTC)
-    rows = (await session.execute(_STATE_AND_SEEDS, {
+    rows = await _STATE_AND_SEEDS.fetch(driver, {
         "subject": subject, "seed_id": seed_id, "since": now - window, "counted_since": now - max(window,
                                                                                                    lockout_window),
-    })).all()
+    })
     first = rows[0]
-    state = LimitState(failures=first.failures, oldest_failure=first.oldest_failure,
-                       recent_failures=first.recent_failures, locked=first.locked)
-    return state, [Seed.from_row(row) for row in rows if row.id is not None]
+    state = LimitState(failures=first["failures"], oldest_failure=first["oldest_failure"],
+                       recent_failures=first["recent_failures"], locked=first["locked"])
+    return state, [Seed.from_row(row) for row in rows if row["id"] is not None]
 
 
 def _decide() -> sa.Select[Any]:
@@ -112,11 +123,12 @@ def _decide() -> sa.Select[Any]:
     return sa.select(was_accepted.label("accepted")).add_cte(recorded, locked)
 
 
-_DECIDE = _decide()
+_DECIDE = Prebuilt(_decide())
 
 
-async def decide(session: AsyncSession, subject: str, method: Method, *, accept: tuple[uuid.UUID, int] | None = None,
-                 outcome: str = "failure", reason: str | None = None, lock_if_failed: bool = False) -> bool:
+async def decide(driver: asyncpg.Connection, subject: str, method: Method, *,
+                 accept: tuple[uuid.UUID, int] | None = None, outcome: str = "failure", reason: str | None = None,
+                 lock_if_failed: bool = False) -> bool:
     """A check's writes in one statement: accept the step of ``accept`` (seed id, step) if it is later than the
     seed's last used one, which is the replay guard; record the check, a success if the step was accepted and
     otherwise ``outcome`` with ``reason``; and lock the subject if no step was accepted and ``lock_if_failed``.
@@ -126,11 +138,11 @@ async def decide(session: AsyncSession, subject: str, method: Method, *, accept:
     not take the subject's check lock, such as a revocation) makes it wait for that row and re-check its condition
     on the row as committed."""
     seed, step = accept if accept is not None else (None, None)
-    row = (await session.execute(_DECIDE, {
+    [row] = await _DECIDE.fetch(driver, {
         "of_subject": subject, "of_method": method, "seed": seed, "step": step, "recorded_outcome": outcome,
         "recorded_reason": reason, "lock_if_failed": lock_if_failed,
-    })).one()
-    return bool(row.accepted)
+    })
+    return bool(row["accepted"])
 
 
 async def unlock(session: AsyncSession, subject: str) -> bool:
