@@ -1,8 +1,8 @@
 """CPU of one transaction of two statements (the vault's limit-state read and its attempt record), by how the
 statements are built and run: what SQLAlchemy's construction, caching and ORM session cost per statement on
-asyncpg, against the driver alone.  And the vault's code check as it runs (``check_session``: BEGIN, lock, read,
-write, COMMIT through the session), against the same statements on asyncpg alone with the lock sent in one simple
-query with BEGIN (``check_driver``: four round trips, no SQLAlchemy per statement).
+asyncpg, against the driver alone.  And the vault's code check: its statements through the session
+(``check_session``: BEGIN, lock, read, write, COMMIT), and as the vault runs them (``check_driver``:
+``Database.driver_transaction`` with ``Prebuilt`` statements, the lock sent with BEGIN, four round trips).
 
     TWOFOLD_DATA_DIR=... bash deploy/native/infra.sh start    # PostgreSQL
     uv run --frozen python bench/statement_cost.py [--rounds 2000] [--only check_session check_driver ...]
@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from twofold_common.db import Database
 from twofold_common.testing.infra import drop_databases, new_database, provide_infra
@@ -137,47 +135,27 @@ async def driver(db: Database) -> None:
             await raw.execute(RAW_RECORD, SUBJECT)
 
 
+SESSION_STATE = checks._state_and_seeds()
+SESSION_DECIDE = checks._decide()
+
+
 async def check_session(db: Database) -> None:
-    """The vault's check of a code refused untried: its own repository functions, as ``CodeChecks.check`` runs them."""
+    """The vault's check of a code refused untried (lock, read, write) with its statements through the session."""
+    now = datetime.now(UTC)
     async with db.transaction() as session:
-        await checks.lock_subject(session, SUBJECT)
-        await checks.state_and_seeds(session, SUBJECT, None, window=WINDOW, lockout_window=LOCKOUT)
-        await checks.decide(session, SUBJECT, "totp", outcome="limited")
-
-
-def _for_driver(statement: sa.Executable) -> tuple[str, list[str], dict]:
-    compiled = statement.compile(dialect=asyncpg_dialect())
-    return str(compiled), list(compiled.positiontup or []), dict(compiled.params)
-
-
-DRIVER_STATE = _for_driver(checks._STATE_AND_SEEDS)
-DRIVER_DECIDE = _for_driver(checks._DECIDE)
-
-
-def _args(prepared: tuple[str, list[str], dict], **params: object) -> list:
-    _, names, fixed = prepared
-    return [params[name] if name in params else fixed[name] for name in names]
+        await session.execute(sa.text(checks.lock_statement(SUBJECT)))
+        (await session.execute(SESSION_STATE, {"subject": SUBJECT, "seed_id": None, "since": now - WINDOW,
+                                               "counted_since": now - LOCKOUT})).all()
+        (await session.execute(SESSION_DECIDE, {
+            "of_subject": SUBJECT, "of_method": "totp", "seed": None, "step": None, "recorded_outcome": "limited",
+            "recorded_reason": None, "lock_if_failed": False})).one()
 
 
 async def check_driver(db: Database) -> None:
-    """The same statements on asyncpg, BEGIN and the lock (on a key computed here) in one simple query."""
-    key = int.from_bytes(hashlib.blake2b(("vault-check:" + SUBJECT).encode(), digest_size=8).digest(), "big",
-                         signed=True)
-    now = datetime.now(UTC)
-    async with db.engine.connect() as conn:
-        raw = (await conn.get_raw_connection()).driver_connection
-        assert raw is not None
-        await raw.execute(f"BEGIN; SELECT pg_advisory_xact_lock({key})")
-        try:
-            await raw.fetch(DRIVER_STATE[0], *_args(DRIVER_STATE, subject=SUBJECT, seed_id=None, since=now - WINDOW,
-                                                     counted_since=now - LOCKOUT))
-            await raw.fetchval(DRIVER_DECIDE[0], *_args(DRIVER_DECIDE, of_subject=SUBJECT, of_method="totp", seed=None,
-                                                         step=None, recorded_outcome="limited", recorded_reason=None,
-                                                         lock_if_failed=False))
-        except BaseException:
-            await raw.execute("ROLLBACK")
-            raise
-        await raw.execute("COMMIT")
+    """The same check as the vault runs it: ``Database.driver_transaction`` and ``Prebuilt`` statements."""
+    async with db.driver_transaction(checks.lock_statement(SUBJECT)) as driver:
+        await checks.state_and_seeds(driver, SUBJECT, None, window=WINDOW, lockout_window=LOCKOUT)
+        await checks.decide(driver, SUBJECT, "totp", outcome="limited")
 
 
 async def empty_session(db: Database) -> None:
