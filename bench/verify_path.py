@@ -9,7 +9,8 @@ registration makes when an enrollment completes, with the previous step's code),
 concurrent clients check each account once, with the current step's code computed as it is sent: every check is
 a fresh code, the path of a real accepted check (the gateway's API-key check, then the hops to the services that
 decide it).  Reports checks per second, p50 and p99, the outcomes, and the CPU time each service process spent per
-check (from /proc; PostgreSQL's own is not in it).
+check (from /proc; PostgreSQL's own is not in it).  ``--profile DIR`` records each service with py-spy during the
+measured checks (``DIR/verify-<service>.txt``, for ``bench/profile_summary.py DIR``).
 
 The load generator shares the machine: compare figures of runs made in one window; the CPU per check is the figure
 a busy machine disturbs least.  To measure another commit's
@@ -23,7 +24,10 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -51,6 +55,18 @@ def cpu_seconds(stack: ServiceStack) -> dict[str, float]:
         fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         spent[name] = (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
     return spent
+
+
+def profilers(stack: ServiceStack, directory: Path | None) -> list[subprocess.Popen]:
+    """py-spy on each service until stopped, as ``./stack bench --profile`` records them."""
+    if directory is None:
+        return []
+    directory.mkdir(parents=True, exist_ok=True)
+    return [subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw", "--rate",
+                              "250", "--threads", "--nonblocking", "--pid", str(stack[name].proc.pid),  # type: ignore[union-attr]
+                              "--output", str(directory / f"verify-{name}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name in SERVICES]
 
 
 async def enroll(vault: str, client_id: str, count: int) -> list[tuple[str, pyotp.TOTP]]:
@@ -101,7 +117,7 @@ async def load(gateway: str, key: tuple[str, str], accounts: list[tuple[str, pyo
             "p99Ms": round(quantiles[98] * 1000, 1), "outcomes": outcomes}
 
 
-async def main(clients: int, checks: int) -> None:
+async def main(clients: int, checks: int, profile: Path | None) -> None:
     os.environ.setdefault("TWOFOLD_TEST_NATIVE", "1")
     infra = provide_infra(ROOT)
     databases: list[str] = []
@@ -123,9 +139,13 @@ async def main(clients: int, checks: int) -> None:
         warm = await enroll(stack["vault"].url, app["clientId"], clients)
         accounts = await enroll(stack["vault"].url, app["clientId"], checks)
         await load(stack["gateway"].url, key, warm, clients)  # connections opened, the API key cached
+        recording = profilers(stack, profile)
         before = cpu_seconds(stack)
         result = await load(stack["gateway"].url, key, accounts, clients)
         after = cpu_seconds(stack)
+        for recorder in recording:
+            recorder.send_signal(signal.SIGINT)  # py-spy writes its stacks when interrupted
+            recorder.wait(timeout=60)
         result["cpuMsPerCheck"] = {name: round((after[name] - before[name]) * 1000 / checks, 2) for name in SERVICES}
         print(json.dumps(result))
     finally:
@@ -137,5 +157,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--checks", type=int, default=2000)
+    parser.add_argument("--profile", type=Path, help="record each service with py-spy during the checks, into DIR")
     args = parser.parse_args()
-    asyncio.run(main(args.clients, args.checks))
+    asyncio.run(main(args.clients, args.checks, args.profile))

@@ -8,13 +8,17 @@ commits with the state change or not at all.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
+import asyncpg
 from sqlalchemy import event, text
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 
 
 def to_asyncpg_url(url: str) -> str:
@@ -106,9 +110,80 @@ class Database:
             async with session.begin():
                 yield session
 
+    @asynccontextmanager
+    async def driver_transaction(self, first: str) -> AsyncIterator[asyncpg.Connection]:
+        """A transaction on asyncpg itself, on a connection of the pool, for a hot path of ``Prebuilt`` statements:
+        it commits when the block exits normally and rolls back otherwise.  ``first``, a statement without
+        parameters (a lock on a key the caller computed), goes in one simple query with BEGIN: one round trip for
+        both.  Database errors reach the caller as SQLAlchemy's, as from every other path."""
+        async with self.engine.connect() as connection:
+            driver = await _driver(connection)
+            try:
+                try:
+                    await driver.execute(f"BEGIN; {first}")
+                    yield driver
+                    await driver.execute("COMMIT")
+                finally:
+                    if not driver.is_closed() and driver.is_in_transaction():  # the block failed
+                        await driver.execute("ROLLBACK")
+            except _DRIVER_ERRORS as exc:
+                raise _translated(exc, first) from exc
+            finally:
+                if driver.is_closed() or driver.is_in_transaction():  # broken, or ROLLBACK was interrupted
+                    await connection.invalidate()  # not for the pool
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+
+
+async def _driver(connection: AsyncConnection) -> asyncpg.Connection:
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert isinstance(driver, asyncpg.Connection)
+    return driver
+
+
+def _translated(exc: BaseException, statement: str) -> DBAPIError:
+    """asyncpg's error as SQLAlchemy raises it: the one handler tells a bad value (400) and an unreachable
+    database (503) from a fault of ours by the same attributes."""
+    return DBAPIError(statement, None, exc, connection_invalidated=not isinstance(exc, asyncpg.PostgresError))
+
+
+async def driver_of(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under the session's transaction, to run ``Prebuilt`` statements among the session's
+    own.  The transaction must have begun: SQLAlchemy sends BEGIN with the session's first statement, and a
+    statement sent before it would commit on its own."""
+    driver = await _driver(await session.connection())
+    if not driver.is_in_transaction():
+        raise RuntimeError("the session's transaction has not begun: run a statement through the session first")
+    return driver
+
+
+class Prebuilt:
+    """A statement built once with SQLAlchemy (bindparams for what changes per call) and compiled once for asyncpg,
+    run on the driver connection of a ``Database.driver_transaction`` (or ``driver_of`` a session).  It skips
+    SQLAlchemy's work per call: cache lookup, parameter processing, execution context and result rows, which in
+    ``bench/statement_cost.py`` cost more CPU than asyncpg's own.  Parameters are passed to asyncpg as they are
+    (no SQLAlchemy type processing; UUIDs, datetimes, text, numbers and booleans need none), rows are asyncpg's
+    records (columns by name)."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled = cast(SQLCompiler, statement.compile(dialect=asyncpg_dialect()))
+        self.sql = str(compiled)
+        self._names = list(compiled.positiontup or [])
+        self._fixed = dict(compiled.params)  # the values the statement bound itself (literals in its conditions)
+
+    def _args(self, params: Mapping[str, Any]) -> list[Any]:
+        return [params[name] if name in params else self._fixed[name] for name in self._names]
+
+    async def fetch(self, driver: asyncpg.Connection, params: Mapping[str, Any]) -> list[asyncpg.Record]:
+        try:
+            return await driver.fetch(self.sql, *self._args(params))
+        except _DRIVER_ERRORS as exc:
+            raise _translated(exc, self.sql) from exc

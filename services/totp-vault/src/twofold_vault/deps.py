@@ -25,7 +25,7 @@ async def prepare(runtime: Runtime) -> None:
     settings = cast(VaultSettings, runtime.settings)
     runtime.state[_KEY_RING] = settings.key_ring()
     runtime.state[_TOTP_POLICY] = TotpPolicy.from_settings(settings)
-    runtime.provide(CodeChecks(runtime.database, runtime.state[_KEY_RING], runtime.state[_TOTP_POLICY],
+    runtime.provide(CodeChecks(runtime.database, runtime.state[_KEY_RING],
                                settings.recovery_code_pepper.get_secret_value().encode(),
                                Limits.from_settings(settings), VaultMetrics.registered_in(runtime.metrics)))
 

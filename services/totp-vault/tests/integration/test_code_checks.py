@@ -6,10 +6,12 @@ same rules."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import uuid
 from collections import Counter
 
 import httpx
+from sqlalchemy import event
 
 from twofold_common.internal_auth import CLIENT_ID_HEADER
 from twofold_common.testing.waiting import eventually
@@ -59,6 +61,47 @@ async def test_fifty_parallel_uses_of_one_valid_code_accept_exactly_one(start_va
     async with vault.client("auth") as http:
         answers = await asyncio.gather(*(check(http, seed.subject, code=code) for _ in range(50)))
     assert Counter(a["outcome"] for a in answers) == {"ok": 1, "replayed": 5, "limited": 44}
+
+
+async def test_a_totp_check_is_four_round_trips(start_vault) -> None:
+    """BEGIN with the lock, one read, one write, COMMIT, as the vault's connections send them: a regression to more
+    round trips shows here."""
+    vault = await start_vault()
+    seed = await vault.enroll()
+    runtime = vault.process.runtime
+    engine = runtime.database.engine.sync_engine
+    this_check: contextvars.ContextVar[bool] = contextvars.ContextVar("this_check", default=False)
+    sent: list[str] = []
+    watched: list = []
+
+    def logged(query) -> None:  # asyncpg calls it soon after, in the context of the task that sent the query
+        if this_check.get():  # not the relay's, the consumer's or a job's
+            sent.append(query.query)
+
+    def checked_out(dbapi_connection, record, proxy) -> None:
+        dbapi_connection.driver_connection.add_query_logger(logged)
+        watched.append(dbapi_connection.driver_connection)
+
+    event.listen(engine, "checkout", checked_out)
+    try:
+        for code, outcome in ((seed.code(seed.step_now()), "ok"), (wrong_code(seed), "invalid")):
+            sent.clear()
+            token = this_check.set(True)
+            try:
+                assert (await runtime.state["CodeChecks"].check(seed.subject, code=code)).outcome == outcome
+            finally:
+                this_check.reset(token)
+
+            async def committed() -> bool:
+                return bool(sent) and sent[-1].rstrip(";") == "COMMIT"
+
+            await eventually(committed, timeout=5, interval=0.01)
+            assert [query.split(None, 1)[0] for query in sent] == ["BEGIN;", "SELECT", "WITH", "COMMIT"]
+            assert "pg_advisory_xact_lock" in sent[0]
+    finally:
+        event.remove(engine, "checkout", checked_out)
+        for connection in watched:
+            connection.remove_query_logger(logged)
 
 
 async def test_ten_failures_in_an_hour_lock_until_a_recovery_code(start_vault) -> None:

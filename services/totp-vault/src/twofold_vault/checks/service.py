@@ -16,18 +16,17 @@ wrong TOTP codes never block the owner's recovery codes; a valid one unlocks the
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from twofold_common.db import Database
+from twofold_common.db import Database, driver_of
 
 from ..crypto import KeyRing
 from ..metrics import VaultMetrics
 from ..recovery.service import RecoveryCodes
-from ..seeds.service import SeedVault, TotpPolicy
+from ..seeds.service import match_code
 from ..settings import VaultSettings
 from . import repository
 from .schemas import CheckAnswer
@@ -50,7 +49,6 @@ class Limits:
 class CodeChecks:
     db: Database
     ring: KeyRing
-    policy: TotpPolicy
     pepper: bytes
     limits: Limits
     metrics: VaultMetrics
@@ -59,50 +57,52 @@ class CodeChecks:
                     seed_id: uuid.UUID | None = None) -> CheckAnswer:
         """Exactly one of ``code`` and ``recovery_code``.  Commits before it answers; a seed that cannot be
         decrypted (503) rolls the check back: nothing was evaluated, and nothing counts."""
-        async with self.db.transaction() as session:
-            await repository.lock_subject(session, subject)
-            state = await repository.limit_state(session, subject, window=self.limits.window,
-                                                 lockout_window=self.limits.lockout_window)
-            if recovery_code is not None:
-                answer = await self._recovery_code(session, subject, recovery_code, state)
-            else:
-                assert code is not None
-                answer = await self._totp(session, subject, code, seed_id, state)
+        if recovery_code is not None:
+            answer = await self._recovery_code(subject, recovery_code)
+        else:
+            assert code is not None
+            answer = await self._totp(subject, code, seed_id)
         if answer.locked_now:  # counted once committed
             self.metrics.lockouts.inc()
         return answer
 
-    async def _totp(self, session: AsyncSession, subject: str, code: str, seed_id: uuid.UUID | None,
-                    state: repository.LimitState) -> CheckAnswer:
-        if state.failures >= self.limits.attempt_limit:
-            assert state.oldest_failure is not None
-            retry_after = int((state.oldest_failure + self.limits.window - datetime.now(UTC)).total_seconds()) + 1
-            await repository.record(session, subject, "totp", "limited", None)
-            return CheckAnswer(valid=False, outcome="limited", retry_after=max(1, retry_after), locked=state.locked)
-        if state.locked:
-            await repository.record(session, subject, "totp", "failure", "locked")
-            return CheckAnswer(valid=False, outcome="locked", locked=True)
-        recovery = RecoveryCodes(session, self.pepper)
-        verification = await SeedVault(session, self.ring, self.policy, recovery).verify(subject, code, seed_id)
-        if verification.valid:
-            await repository.record(session, subject, "totp", "success", None)
-            return CheckAnswer(valid=True, outcome="ok", seed_id=verification.seed_id)
-        assert verification.reason is not None
-        await repository.record(session, subject, "totp", "failure", verification.reason)
-        locked_now = state.recent_failures + 1 >= self.limits.lockout_failures
-        if locked_now:
-            await repository.lock(session, subject)
-        return CheckAnswer(valid=False, outcome=verification.reason, locked=locked_now, locked_now=locked_now)
+    async def _totp(self, subject: str, code: str, seed_id: uuid.UUID | None) -> CheckAnswer:
+        """Four round trips: BEGIN with the lock, one read (limit state and active seeds), one write (the step, the
+        record and the lock), COMMIT; the code is evaluated between the read and the write."""
+        async with self.db.driver_transaction(repository.lock_statement(subject)) as driver:
+            state, candidates = await repository.state_and_seeds(driver, subject, seed_id, window=self.limits.window,
+                                                                 lockout_window=self.limits.lockout_window)
+            if state.failures >= self.limits.attempt_limit:
+                assert state.oldest_failure is not None
+                retry_after = int((state.oldest_failure + self.limits.window - datetime.now(UTC)).total_seconds()) + 1
+                await repository.decide(driver, subject, "totp", outcome="limited")
+                return CheckAnswer(valid=False, outcome="limited", retry_after=max(1, retry_after),
+                                   locked=state.locked)
+            if state.locked:
+                await repository.decide(driver, subject, "totp", reason="locked")
+                return CheckAnswer(valid=False, outcome="locked", locked=True)
+            match = match_code(self.ring, candidates, code, time.time())
+            lock_if_failed = state.recent_failures + 1 >= self.limits.lockout_failures
+            if await repository.decide(driver, subject, "totp", accept=match.accept, reason=match.reason,
+                                       lock_if_failed=lock_if_failed):
+                assert match.accept is not None
+                return CheckAnswer(valid=True, outcome="ok", seed_id=match.accept[0])
+            return CheckAnswer(valid=False, outcome=match.reason, locked=lock_if_failed, locked_now=lock_if_failed)
 
-    async def _recovery_code(self, session: AsyncSession, subject: str, code: str,
-                             state: repository.LimitState) -> CheckAnswer:
-        valid, left = await RecoveryCodes(session, self.pepper).consume(subject, code)
-        await repository.record(session, subject, "recovery_code", "success" if valid else "failure",
-                                None if valid else "invalid")
-        if not valid:
-            return CheckAnswer(valid=False, outcome="invalid", locked=state.locked, recovery_codes_left=left)
-        unlocked = state.locked and await repository.unlock(session, subject)
-        return CheckAnswer(valid=True, outcome="ok", unlocked=unlocked, recovery_codes_left=left)
+    async def _recovery_code(self, subject: str, code: str) -> CheckAnswer:
+        """In a session: using a recovery code publishes an event (the outbox is the session's)."""
+        async with self.db.transaction() as session:
+            await repository.lock_subject(session, subject)
+            driver = await driver_of(session)
+            state, _ = await repository.state_and_seeds(driver, subject, None, window=self.limits.window,
+                                                        lockout_window=self.limits.lockout_window)
+            valid, left = await RecoveryCodes(session, self.pepper).consume(subject, code)
+            await repository.decide(driver, subject, "recovery_code", outcome="success" if valid else "failure",
+                                    reason=None if valid else "invalid")
+            if not valid:
+                return CheckAnswer(valid=False, outcome="invalid", locked=state.locked, recovery_codes_left=left)
+            unlocked = state.locked and await repository.unlock(session, subject)
+            return CheckAnswer(valid=True, outcome="ok", unlocked=unlocked, recovery_codes_left=left)
 
     async def unlock(self, subject: str) -> bool:
         """An operator's unlock (or a 2FA reset): the lock gone, the failures that caused it no longer counted.

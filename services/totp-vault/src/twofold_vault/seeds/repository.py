@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+import asyncpg
 from sqlalchemy import Row, Select, and_, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,14 +37,16 @@ class Seed:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Seed:
+    def from_row(cls, row: Row[Any] | asyncpg.Record) -> Seed:
+        """From SQLAlchemy's row or asyncpg's record (a ``Prebuilt`` statement's)."""
+        row = row._mapping if isinstance(row, Row) else row
         return cls(
-            id=row.id, subject=row.subject, registration_id=row.registration_id, provider=row.provider,
-            external_seed_id=row.external_seed_id, status=row.status, label=row.label,
-            params=TotpParameters(digits=row.digits, algorithm=row.algorithm, period=row.period),
-            window_steps=row.window_steps,
-            sealed=Sealed(row.key_id, row.nonce, row.ciphertext) if row.ciphertext is not None else None,
-            last_used_step=row.last_used_step, last_used_at=row.last_used_at, created_at=row.created_at,
+            id=row["id"], subject=row["subject"], registration_id=row["registration_id"], provider=row["provider"],
+            external_seed_id=row["external_seed_id"], status=row["status"], label=row["label"],
+            params=TotpParameters(digits=row["digits"], algorithm=row["algorithm"], period=row["period"]),
+            window_steps=row["window_steps"],
+            sealed=Sealed(row["key_id"], row["nonce"], row["ciphertext"]) if row["ciphertext"] is not None else None,
+            last_used_step=row["last_used_step"], last_used_at=row["last_used_at"], created_at=row["created_at"],
         )
 
 
@@ -111,22 +114,6 @@ async def insert_seed(
         .returning(seeds)
     )
     return await _one(session, statement)
-
-
-async def accept_step(session: AsyncSession, seed_id: uuid.UUID, step: int) -> bool:
-    """Record ``step`` as used if it is later than the last used one; the replay guard.
-
-    One UPDATE decides: concurrent requests with the same code queue on the row
-    lock and re-check the condition after the winner commits, so exactly one wins.
-    """
-    result = await session.execute(
-        update(seeds)
-        .where(seeds.c.id == seed_id, seeds.c.status == "active",
-               seeds.c.last_used_step.is_(None) | (seeds.c.last_used_step < step))
-        .values(last_used_step=step, last_used_at=func.now())
-        .returning(seeds.c.id)
-    )
-    return result.first() is not None
 
 
 async def activate(session: AsyncSession, seed_id: uuid.UUID, step: int) -> Seed | None:

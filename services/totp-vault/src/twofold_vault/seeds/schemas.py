@@ -100,9 +100,3 @@ class GeneratedSeed(CamelModel):
     otpauth_uri: str
     qr_svg: str
     status: Literal["pending"] = "pending"
-
-
-class Verification(CamelModel):
-    valid: bool
-    seed_id: uuid.UUID | None = None
-    reason: Literal["invalid", "replayed", "no-authenticator"] | None = None

@@ -17,6 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 import segno
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,7 +42,7 @@ from .errors import (
     SeedNotFound,
 )
 from .repository import Seed
-from .schemas import GeneratedSeed, GenerateSeed, StoreSeed, Verification
+from .schemas import GeneratedSeed, GenerateSeed, StoreSeed
 
 log = logging.getLogger(__name__)
 
@@ -173,43 +174,8 @@ class SeedVault:
         if orphan.status != "revoked":
             await _announce(self.session, [orphan], "superseded")
 
-    async def verify(self, subject: str, code: str, seed_id: uuid.UUID | None = None) -> Verification:
-        """Is ``code`` valid now for one of the subject's active seeds (or for ``seed_id``)?
-
-        Accepted at most once per time step and seed, decided by the database.
-        """
-        candidates = await repository.active_for_subject(self.session, subject, seed_id)
-        if not candidates:
-            return Verification(valid=False, reason="no-authenticator")
-        now = time.time()
-        matched = unreadable = False
-        for seed in candidates:
-            if not totp.is_well_formed(code, seed.params.digits):
-                continue
-            try:
-                secret = self._open(seed)
-            except KeyUnavailable:
-                unreadable = True  # another seed may still match; fail only if none does
-                continue
-            for step in totp.matching_steps(secret, code, now, seed.params, seed.window_steps):
-                matched = True
-                if await repository.accept_step(self.session, seed.id, step):
-                    return Verification(valid=True, seed_id=seed.id)
-        if matched:
-            return Verification(valid=False, reason="replayed")
-        if unreadable:
-            raise KeyUnavailable("A seed of this subject cannot be decrypted; the code was not checked against it.")
-        return Verification(valid=False, reason="invalid")
-
     def _open(self, seed: Seed) -> bytes:
-        assert seed.sealed is not None, "revoked seeds are never opened"
-        try:
-            return self.ring.open(seed.id, seed.sealed)
-        except (UnknownKey, CiphertextRejected) as exc:
-            # Names and ids only: this is the line an operator needs, and it holds no secret.
-            log.error("seed cannot be decrypted", extra={"seed_id": str(seed.id), "key_id": seed.sealed.key_id,
-                                                         "error": type(exc).__name__})
-            raise KeyUnavailable() from None
+        return open_seed(self.ring, seed)
 
     @staticmethod
     def _enrollment_step(secret: bytes, code: str, params: totp.TotpParameters, window: int) -> int:
@@ -222,6 +188,55 @@ class SeedVault:
         uri = totp.provisioning_uri(secret, issuer=request.issuer or self.policy.issuer, account=request.account,
                                     params=seed.params)
         return GeneratedSeed(seed_id=seed.id, otpauth_uri=uri, qr_svg=_qr_svg(uri))
+
+
+@dataclass(frozen=True)
+class Match:
+    """What a code is to a subject's active seeds: the seed and the step to accept, if any, and the reason to give
+    when the code is refused (a match refused by the database, its seed revoked since it was read, is a replay)."""
+
+    reason: Literal["invalid", "replayed", "no-authenticator"]
+    accept: tuple[uuid.UUID, int] | None = None
+
+
+def match_code(ring: KeyRing, candidates: list[Seed], code: str, now: float) -> Match:
+    """The first of ``candidates`` (and of its steps in the window, oldest first) whose code is ``code`` at a step
+    after the seed's last used one.
+
+    The candidates' last used steps must have been read under the subject's check lock (no other check moves them
+    meanwhile); the database still has the last word on the step (``checks.repository.decide``).
+    """
+    if not candidates:
+        return Match(reason="no-authenticator")
+    matched = unreadable = False
+    for seed in candidates:
+        if not totp.is_well_formed(code, seed.params.digits):
+            continue
+        try:
+            secret = open_seed(ring, seed)
+        except KeyUnavailable:
+            unreadable = True  # another seed may still match; fail only if none does
+            continue
+        for step in totp.matching_steps(secret, code, now, seed.params, seed.window_steps):
+            matched = True
+            if seed.last_used_step is None or step > seed.last_used_step:
+                return Match(reason="replayed", accept=(seed.id, step))
+    if matched:
+        return Match(reason="replayed")
+    if unreadable:
+        raise KeyUnavailable("A seed of this subject cannot be decrypted; the code was not checked against it.")
+    return Match(reason="invalid")
+
+
+def open_seed(ring: KeyRing, seed: Seed) -> bytes:
+    assert seed.sealed is not None, "revoked seeds are never opened"
+    try:
+        return ring.open(seed.id, seed.sealed)
+    except (UnknownKey, CiphertextRejected) as exc:
+        # Names and ids only: this is the line an operator needs, and it holds no secret.
+        log.error("seed cannot be decrypted", extra={"seed_id": str(seed.id), "key_id": seed.sealed.key_id,
+                                                     "error": type(exc).__name__})
+        raise KeyUnavailable() from None
 
 
 def _qr_svg(text: str) -> str:
