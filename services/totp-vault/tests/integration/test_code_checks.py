@@ -10,11 +10,14 @@ import contextvars
 import uuid
 from collections import Counter
 
+import asyncpg
 import httpx
 from sqlalchemy import event
 
+from twofold_common.db import to_libpq_url
 from twofold_common.internal_auth import CLIENT_ID_HEADER
 from twofold_common.testing.waiting import eventually
+from twofold_vault.checks.repository import lock_statement
 
 
 async def check(http: httpx.AsyncClient, subject: str, **factor: str) -> dict:
@@ -102,6 +105,21 @@ async def test_a_totp_check_is_four_round_trips(start_vault) -> None:
         event.remove(engine, "checkout", checked_out)
         for connection in watched:
             connection.remove_query_logger(logged)
+
+
+async def test_a_check_holds_the_lock_key_of_the_releases_before(start_vault) -> None:
+    """The lock now goes with BEGIN in a simple query, yet it is the key earlier releases took through a parameter
+    (``hashtextextended`` of ``vault-check:<subject>``): replicas of two releases side by side exclude each other,
+    and 50 parallel guesses still get at most 5 evaluations during a rolling update."""
+    vault = await start_vault()
+    subject = "client-ä:o'brien; DROP TABLE seeds --"  # quotes, a semicolon, non-ASCII: all inert as hex
+    async with vault.process.runtime.database.driver_transaction(lock_statement(subject)):
+        other = await asyncpg.connect(to_libpq_url(vault.database_url))
+        try:
+            assert await other.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                                        "vault-check:" + subject) is False
+        finally:
+            await other.close()
 
 
 async def test_ten_failures_in_an_hour_lock_until_a_recovery_code(start_vault) -> None:

@@ -4,7 +4,6 @@ The check's read and write are ``Prebuilt``: run on asyncpg, without SQLAlchemy'
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,18 +35,16 @@ class LimitState:
     locked: bool
 
 
-def _lock_key(subject: str) -> int:
-    """The subject's advisory lock key, 64 bits of a hash computed here (not by PostgreSQL), so that a check can
-    send the lock with its BEGIN as one simple query, which takes no parameters."""
-    digest = hashlib.blake2b(b"vault-check:" + subject.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 def lock_statement(subject: str) -> str:
     """Serialize the checks of one subject until the transaction ends: each sees the ones before it decided.  Its
     own statement, before the reads it protects: in READ COMMITTED a statement sees what was committed when it
-    started, so a lock taken inside a read would not show that read the checks it waited for."""
-    return f"SELECT pg_advisory_xact_lock({_lock_key(subject)})"
+    started, so a lock taken inside a read would not show that read the checks it waited for.
+
+    The statement goes with BEGIN in one simple query, which takes no parameters: the subject is in it as hex
+    digits (nothing else can be read from them), and PostgreSQL computes the key from it as every release has,
+    so replicas of two releases side by side still take one lock per subject."""
+    key = ("vault-check:" + subject).encode().hex()
+    return f"SELECT pg_advisory_xact_lock(hashtextextended(convert_from(decode('{key}', 'hex'), 'UTF8'), 0))"
 
 
 async def lock_subject(session: AsyncSession, subject: str) -> None:
