@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from figures import rounded
-from processes import Usage, rss_mib
+from processes import Usage, py_spy, rss_mib
 from settings import K6_VERSION, PERIOD, ROOT
 
 SCRIPT = ROOT / "bench" / "k6" / "scenarios.js"
@@ -86,11 +86,7 @@ class K6:
     def _profilers(self, scenario: str) -> list[subprocess.Popen]:
         if self.profile is None:
             return []
-        self.profile.mkdir(parents=True, exist_ok=True)
-        return [subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw",
-                                  "--rate", "250", "--threads", "--nonblocking", "--pid", str(pid),
-                                  "--output", str(self.profile / f"{scenario}-{name}.txt")],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return [py_spy(pid, self.profile / f"{scenario}-{name}.txt")
                 for name, pid in self.services.items()]
 
 

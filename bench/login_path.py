@@ -28,7 +28,6 @@ import os
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -36,6 +35,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import processes
 import pyotp
 from argon2 import PasswordHasher
 
@@ -48,18 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "a bench password that is long enough"
 SERVICES = ("gateway", "auth", "vault")
 ENROLLING = 16  # enrollments at once
-TICK = os.sysconf("SC_CLK_TCK")
 # auth's argon2 defaults (AuthSettings): the stored hash costs what a production one does
 ARGON2 = {"time_cost": 2, "memory_cost": 19_456, "parallelism": 1}
-
-
-def process_cpu(pid: int) -> float:
-    """User and system CPU seconds of one process so far (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
 
 
 async def backends(stack: ServiceStack) -> list[int]:
@@ -79,12 +69,8 @@ async def cpu_seconds(stack: ServiceStack, known_backends: set[int]) -> dict[str
     """CPU seconds so far of each service process, and of the backends of this run's databases (``known_backends``
     grows with the ones seen now: a backend opened during the run counts from zero)."""
     known_backends.update(await backends(stack))
-    spent = {}
-    for name in SERVICES:
-        process = stack[name].proc
-        assert process is not None
-        spent[name] = process_cpu(process.pid)
-    spent["postgres"] = sum(process_cpu(pid) for pid in known_backends)
+    spent = {name: processes.cpu_seconds(processes.pid_of(stack[name])) for name in SERVICES}
+    spent["postgres"] = sum(processes.cpu_seconds(pid) for pid in known_backends)
     return spent
 
 
@@ -164,13 +150,7 @@ def profilers(stack: ServiceStack, profile: Path | None) -> list[subprocess.Pope
     ``bench/profile_summary.py``) until it is interrupted."""
     if profile is None:
         return []
-    profile.mkdir(parents=True, exist_ok=True)
-    pids = {name: process.pid for name in SERVICES if (process := stack[name].proc) is not None}
-    return [subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw", "--rate",
-                              "250", "--threads", "--nonblocking", "--pid", str(pid),
-                              "--output", str(profile / f"login-{name}.txt")],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for name, pid in pids.items()]
+    return [processes.py_spy(processes.pid_of(stack[name]), profile / f"login-{name}.txt") for name in SERVICES]
 
 
 async def main(clients: int, logins: int, profile: Path | None) -> None:

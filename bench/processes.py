@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from twofold_common.testing.processes import ServiceProcess
 
 
 def _children(pid: int) -> list[int]:
@@ -29,8 +33,9 @@ def _tree(pid: int) -> list[int]:
     return pids
 
 
-def _cpu_seconds(pid: int, *, ended_children: bool = False) -> float:
-    """User and system CPU of the process (and, if asked, of its children that ended and were waited for)."""
+def cpu_seconds(pid: int, *, ended_children: bool = False) -> float:
+    """User and system CPU of the process so far (and, if asked, of its children that ended and were waited for);
+    0 when it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if ended_children else 0)
@@ -53,6 +58,21 @@ def rss_mib(pid: int) -> float:
     return sum(status.get(k, 0) for k in ("RssAnon", "RssFile", "RssShmem")) / 1024
 
 
+def pid_of(service: ServiceProcess) -> int:
+    """The pid of a started service process."""
+    assert service.proc is not None, "not started"
+    return service.proc.pid
+
+
+def py_spy(pid: int, output: Path) -> subprocess.Popen:
+    """py-spy recording every thread of ``pid`` into ``output`` (collapsed stacks, for bench/profile_summary.py)
+    until it is sent SIGINT, when it writes them."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw", "--rate", "250",
+                             "--threads", "--nonblocking", "--pid", str(pid), "--output", str(output)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 @dataclass
 class Watched:
     name: str
@@ -64,7 +84,7 @@ class Watched:
 
     def cpu(self) -> float:
         # a backend that ended during the scenario is counted in the postmaster's children time
-        return sum(_cpu_seconds(p, ended_children=self.tree and p == self.pid) for p in self.pids())
+        return sum(cpu_seconds(p, ended_children=self.tree and p == self.pid) for p in self.pids())
 
     def memory(self) -> float:
         if not self.tree:

@@ -27,13 +27,13 @@ import os
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import httpx
+import processes
 import pyotp
 
 from twofold_common.testing.http import dev_internal_auth, signed_client
@@ -43,30 +43,18 @@ from twofold_common.testing.stack import ServiceStack
 ROOT = Path(__file__).resolve().parents[1]
 ENROLLING = 16  # enrollments at once
 SERVICES = ("gateway", "auth", "vault")
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(stack: ServiceStack) -> dict[str, float]:
     """User and system CPU time of each service's process so far."""
-    spent = {}
-    for name in SERVICES:
-        process = stack[name].proc
-        assert process is not None
-        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        spent[name] = (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
-    return spent
+    return {name: processes.cpu_seconds(processes.pid_of(stack[name])) for name in SERVICES}
 
 
 def profilers(stack: ServiceStack, directory: Path | None) -> list[subprocess.Popen]:
     """py-spy on each service until stopped, as ``./stack bench --profile`` records them."""
     if directory is None:
         return []
-    directory.mkdir(parents=True, exist_ok=True)
-    return [subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw", "--rate",
-                              "250", "--threads", "--nonblocking", "--pid", str(stack[name].proc.pid),  # type: ignore[union-attr]
-                              "--output", str(directory / f"verify-{name}.txt")],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for name in SERVICES]
+    return [processes.py_spy(processes.pid_of(stack[name]), directory / f"verify-{name}.txt") for name in SERVICES]
 
 
 async def enroll(vault: str, client_id: str, count: int) -> list[tuple[str, pyotp.TOTP]]:
