@@ -38,6 +38,7 @@ import httpx
 import processes
 import pyotp
 from argon2 import PasswordHasher
+from driver import caught_up
 
 from twofold_common.db import to_libpq_url
 from twofold_common.testing.http import dev_internal_auth, signed_client
@@ -173,6 +174,7 @@ async def main(clients: int, logins: int, profile: Path | None) -> None:
         warm = await accounts(stack, clients, password_hash)
         people = await accounts(stack, logins, password_hash)
         await load(stack["gateway"].url, warm, clients)  # connections opened, statements prepared
+        await caught_up(stack)  # no earlier events handled in the measured window
         known: set[int] = set()
         recording = profilers(stack, profile)
         before = await cpu_seconds(stack, known)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from driver import Driver, Person, propagation, trickle
+from driver import Driver, Person, caught_up, propagation, trickle
 from figures import quantile
 from processes import rss_mib
 from run import say
@@ -122,6 +122,7 @@ async def main(args: argparse.Namespace) -> dict:
         warm_up = datetime.now(UTC)
         await driver.callback(driver.accept(await driver.person()))
         await propagation(stack, warm_up, 1)
+        await caught_up(stack)  # no earlier events handled in the measured window
         people = await asyncio.gather(*(driver.person() for _ in range(2 * args.events + 8)))
         login_people, idle_people, loaded_people = people[:8], people[8::2], people[9::2]
         since = datetime.now(UTC)

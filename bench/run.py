@@ -38,7 +38,7 @@ from typing import Any
 
 import results
 from bounds import HopServices, argon2_bound, kafka_bound, postgres_bound
-from driver import Driver, next_step, propagation, trickle
+from driver import Driver, caught_up, next_step, propagation, trickle
 from load import K6, k6_binary
 from processes import Usage, Watched
 from settings import K6_VERSION, PASSWORD, PERIOD, ROOT, SERVICE_SETTINGS, SERVICES, changed_settings
@@ -136,6 +136,7 @@ async def bench(mode: Mode, only: tuple[str, ...], profile: Path | None) -> dict
         warm_up = datetime.now(UTC)
         await driver.callback(driver.accept(await driver.person()))
         await propagation(stack, warm_up, 1)
+        await caught_up(stack)
         result["idleMemoryMiB"] = {w.name: round(w.memory(), 1) for w in watched}
 
         say("bounds: one hop + commit, two hops + commit")
