@@ -5,22 +5,48 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 import httpx
 import pyotp
 from figures import quantile, rounded
-from settings import PASSWORD, PERIOD
+from settings import PASSWORD, PERIOD, ROOT
 
 from twofold_common.db import to_libpq_url
 from twofold_common.events import Event
+from twofold_common.testing.infra import drop_databases, new_database, provide_infra
 from twofold_common.testing.provider import Enrollment, SimpleTotp
 from twofold_common.testing.stack import ServiceStack
 from twofold_common.testing.waiting import consumer_caught_up
+
+
+@asynccontextmanager
+async def bench_stack(name: str) -> AsyncIterator[ServiceStack]:
+    """A stack of service processes, not started, each service on a database of its own that is dropped with the
+    stack; the services' logs in a temporary folder named after ``name``."""
+    os.environ.setdefault("TWOFOLD_TEST_NATIVE", "1")  # commit timestamps are switched on by infra.sh
+    infra = provide_infra(ROOT)
+    databases: list[str] = []
+
+    async def database(prefix: str) -> str:
+        databases.append(await new_database(infra, f"bench_{prefix}"))
+        return databases[-1]
+
+    stack = ServiceStack(infra, database, Path(tempfile.mkdtemp(prefix=f"twofold-{name}-")) / "logs")
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        await drop_databases(infra, databases)
 
 
 @dataclass

@@ -24,11 +24,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import statistics
 import subprocess
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -38,14 +36,12 @@ import httpx
 import processes
 import pyotp
 from argon2 import PasswordHasher
-from driver import caught_up
+from driver import bench_stack, caught_up
 
 from twofold_common.db import to_libpq_url
 from twofold_common.testing.http import dev_internal_auth, signed_client
-from twofold_common.testing.infra import drop_databases, new_database, provide_infra
 from twofold_common.testing.stack import ServiceStack
 
-ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "a bench password that is long enough"
 SERVICES = ("gateway", "auth", "vault")
 ENROLLING = 16  # enrollments at once
@@ -155,16 +151,7 @@ def profilers(stack: ServiceStack, profile: Path | None) -> list[subprocess.Pope
 
 
 async def main(clients: int, logins: int, profile: Path | None) -> None:
-    os.environ.setdefault("TWOFOLD_TEST_NATIVE", "1")
-    infra = provide_infra(ROOT)
-    databases: list[str] = []
-
-    async def database(prefix: str) -> str:
-        databases.append(await new_database(infra, f"bench_{prefix}"))
-        return databases[-1]
-
-    stack = ServiceStack(infra, database, Path(tempfile.mkdtemp(prefix="twofold-login-bench-")))
-    try:
+    async with bench_stack("login-bench") as stack:
         await stack.start("vault", "auth", "gateway", env={
             "vault": {"VAULT_LOG_LEVEL": "WARNING"}, "auth": {"AUTH_LOG_LEVEL": "WARNING"},
             # every login from an address of its own (X-Forwarded-For), as k6's: the per-ip limits stay
@@ -188,9 +175,6 @@ async def main(clients: int, logins: int, profile: Path | None) -> None:
         result["cpuMsPerLogin"]["auth besides argon2"] = round(result["cpuMsPerLogin"]["auth"] - argon2, 2)
         result["argon2CpuMsPerHash"] = round(argon2, 2)
         print(json.dumps(result))
-    finally:
-        stack.stop()
-        await drop_databases(infra, databases)
 
 
 if __name__ == "__main__":

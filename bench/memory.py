@@ -20,21 +20,14 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from driver import Driver, next_step
-from processes import Watched, rss_mib
+from driver import Driver, bench_stack, caught_up, next_step
+from processes import Watched, pid_of, rss_mib
 from run import say
 from settings import PASSWORD, SERVICE_SETTINGS, SERVICES
-
-from twofold_common.testing.infra import drop_databases, new_database, provide_infra
-from twofold_common.testing.stack import ServiceStack
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def biggest_anonymous_mib(pid: int, count: int = 4) -> list[float]:
@@ -75,22 +68,13 @@ async def load(pid: int, pids: dict[str, int], seconds: float, operations) -> di
 
 
 async def main(args: argparse.Namespace) -> dict:
-    os.environ.setdefault("TWOFOLD_TEST_NATIVE", "1")
-    infra = provide_infra(ROOT)
-    databases: list[str] = []
-
-    async def database(prefix: str) -> str:
-        databases.append(await new_database(infra, f"bench_{prefix}"))
-        return databases[-1]
-
-    stack = ServiceStack(infra, database, Path(tempfile.mkdtemp(prefix="twofold-memory-")) / "logs")
     env = {**SERVICE_SETTINGS, "auth": {**SERVICE_SETTINGS.get("auth", {}), **json.loads(args.auth_env)}}
     result: dict = {"authEnv": json.loads(args.auth_env), "seconds": args.seconds}
-    try:
+    async with bench_stack("memory") as stack:
         say("starting the services")
         await stack.start(*SERVICES, env=env)
-        pids = {name: stack[name].proc.pid for name in SERVICES}
-        await asyncio.sleep(2)  # the consumers' first fetch and the relays' first round
+        pids = {name: pid_of(stack[name]) for name in SERVICES}
+        await caught_up(stack)  # the consumers past the broker's earlier events
         result["startMiB"] = {name: round(rss_mib(pid), 1) for name, pid in pids.items()}
         say(f"enrolling {args.people} people")
         driver = Driver(stack)
@@ -138,9 +122,6 @@ async def main(args: argparse.Namespace) -> dict:
             result["refreshes"] = await load(pids["auth"], pids, args.seconds,
                                              [refreshes(i) for i in range(len(people))])
         result["afterLoadMiB"] = {name: round(rss_mib(pid), 1) for name, pid in pids.items()}
-    finally:
-        stack.stop()
-        await drop_databases(infra, databases)
     return result
 
 

@@ -25,25 +25,20 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 import httpx
-from driver import Driver, Person, caught_up, propagation, trickle
+from driver import Driver, Person, bench_stack, caught_up, propagation, trickle
 from figures import quantile
 from processes import rss_mib
 from run import say
 from settings import PASSWORD, SERVICE_SETTINGS, SERVICES
 
 from twofold_common.db import to_libpq_url
-from twofold_common.testing.infra import drop_databases, new_database, provide_infra
 from twofold_common.testing.stack import ServiceStack
 
-ROOT = Path(__file__).resolve().parents[1]
 HOPS = ("picked", "acked", "began", "handled")
 
 
@@ -104,18 +99,8 @@ async def peak_rss(stack: ServiceStack, until: float) -> dict[str, float]:
 
 
 async def main(args: argparse.Namespace) -> dict:
-    os.environ.setdefault("TWOFOLD_TEST_NATIVE", "1")
-    infra = provide_infra(ROOT)
-    work = Path(tempfile.mkdtemp(prefix="twofold-propagation-"))
-    databases: list[str] = []
-
-    async def database(prefix: str) -> str:
-        databases.append(await new_database(infra, f"bench_{prefix}"))
-        return databases[-1]
-
-    stack = ServiceStack(infra, database, work / "logs")
     result: dict = {"workers": args.workers, "events": args.events, "startedAt": datetime.now(UTC).isoformat()}
-    try:
+    async with bench_stack("propagation") as stack:
         say("starting the services")
         await stack.start("vault", "auth", "registration", "gateway", env=SERVICE_SETTINGS)
         driver = Driver(stack)
@@ -149,9 +134,6 @@ async def main(args: argparse.Namespace) -> dict:
         result["loaded"] = await hops(stack, since)
         result["passwordStepsPerSecond"] = round(logins / args.seconds, 1)
         await driver.aclose()
-    finally:
-        stack.stop()
-        await drop_databases(infra, databases)
     return result
 
 

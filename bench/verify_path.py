@@ -23,11 +23,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import statistics
 import subprocess
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -35,13 +33,11 @@ from pathlib import Path
 import httpx
 import processes
 import pyotp
-from driver import caught_up
+from driver import bench_stack, caught_up
 
 from twofold_common.testing.http import dev_internal_auth, signed_client
-from twofold_common.testing.infra import drop_databases, new_database, provide_infra
 from twofold_common.testing.stack import ServiceStack
 
-ROOT = Path(__file__).resolve().parents[1]
 ENROLLING = 16  # enrollments at once
 SERVICES = ("gateway", "auth", "vault")
 
@@ -107,16 +103,7 @@ async def load(gateway: str, key: tuple[str, str], accounts: list[tuple[str, pyo
 
 
 async def main(clients: int, checks: int, profile: Path | None) -> None:
-    os.environ.setdefault("TWOFOLD_TEST_NATIVE", "1")
-    infra = provide_infra(ROOT)
-    databases: list[str] = []
-
-    async def database(prefix: str) -> str:
-        databases.append(await new_database(infra, f"bench_{prefix}"))
-        return databases[-1]
-
-    stack = ServiceStack(infra, database, Path(tempfile.mkdtemp(prefix="twofold-verify-bench-")))
-    try:
+    async with bench_stack("verify-bench") as stack:
         await stack.start("vault", "auth", "registration", "gateway",
                           env={name: {f"{prefix}_LOG_LEVEL": "WARNING"}
                                for name, prefix in (("vault", "VAULT"), ("auth", "AUTH"),
@@ -138,9 +125,6 @@ async def main(clients: int, checks: int, profile: Path | None) -> None:
             recorder.wait(timeout=60)
         result["cpuMsPerCheck"] = {name: round((after[name] - before[name]) * 1000 / checks, 2) for name in SERVICES}
         print(json.dumps(result))
-    finally:
-        stack.stop()
-        await drop_databases(infra, databases)
 
 
 if __name__ == "__main__":
