@@ -106,3 +106,12 @@ async def test_a_failed_migration_stops_the_service_before_it_serves(infra: Infr
     assert done.returncode != 0
     assert "serving" not in done.stdout
     assert "migrations failed" in done.stderr
+
+
+def test_free_ports_are_below_the_ephemeral_range_and_never_handed_out_twice() -> None:
+    """A port from the ephemeral range can be taken by an outgoing connection before the service binds it."""
+    from twofold_common.testing.processes import _ephemeral_start, free_port
+
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)
+    assert all(1024 <= port < _ephemeral_start() for port in ports)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -12,11 +13,35 @@ from pathlib import Path
 
 import httpx
 
+_HANDED_OUT: set[int] = set()
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, for a service a test starts, never handed out twice by this process.
+
+    Taken below the kernel's ephemeral range: a port the kernel picks (a bind to port 0) is one it may also give
+    the next outgoing connection (to PostgreSQL, Kafka, a peer) before the service binds it, which then fails to
+    start (seen in CI: EADDRINUSE on 127.0.0.1:58841, and every test of that stack errored)."""
+    ephemeral = _ephemeral_start()
+    for _ in range(1000):
+        port = random.randrange(max(1024, ephemeral - 20_000), ephemeral)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port below the ephemeral range (from {ephemeral})")
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):  # not Linux: the range IANA sets aside
+        return 49152
 
 
 def service_command(module: str, env: dict[str, str], *args: str,
